@@ -1,0 +1,305 @@
+//! The process-wide registry of the pidfiles this process holds.
+//!
+//! One preallocated, fixed-size table (no allocation, no mutex, no
+//! thread-local on the release path), so that `atexit`, the TERMINATE signal
+//! action and the daemon side of `open()` can walk it with async-signal-safe
+//! calls only. Normal code changes it under [`lock`]; slots are published with
+//! atomics so a signal handler never sees a half-written slot.
+
+use super::asbuf::pid_line;
+use super::sys::{self, RawFd};
+use std::cell::UnsafeCell;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+
+/// How many distinct pidfiles one process can hold at once.
+pub(crate) const SLOTS: usize = 16;
+/// Longest path (with its NUL) the registry stores: `PATH_MAX`.
+pub(crate) const PATH_CAP: usize = libc::PATH_MAX as usize;
+
+const FREE: u8 = 0;
+const BUSY: u8 = 1;
+const LIVE: u8 = 2;
+
+struct Slot {
+    state: AtomicU8,
+    fd: AtomicI32,
+    /// The pid allowed to remove the file (the acquirer, then the daemon).
+    owner: AtomicI32,
+    dev: AtomicU64,
+    ino: AtomicU64,
+    /// Handles and contexts sharing this lock.
+    refs: AtomicU32,
+    /// A directory fd for the file's parent, held only during `open()` so the
+    /// file can be removed after a chroot; -1 otherwise.
+    dirfd: AtomicI32,
+    /// Offset of the last path component in `path`.
+    name_at: AtomicU32,
+    /// NUL-terminated absolute path; written only while the slot is BUSY.
+    path: UnsafeCell<[u8; PATH_CAP]>,
+}
+
+// SAFETY: `path` is written only by the thread that moved the slot FREE->BUSY
+// (holding the registry lock) and read only once the slot is LIVE (published
+// with Release/Acquire ordering) or by the thread that owns it; all other
+// fields are atomics.
+unsafe impl Sync for Slot {}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Slot = Slot {
+    state: AtomicU8::new(FREE),
+    fd: AtomicI32::new(-1),
+    owner: AtomicI32::new(0),
+    dev: AtomicU64::new(0),
+    ino: AtomicU64::new(0),
+    refs: AtomicU32::new(0),
+    dirfd: AtomicI32::new(-1),
+    name_at: AtomicU32::new(0),
+    path: UnsafeCell::new([0; PATH_CAP]),
+};
+
+static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+static LOCK: Mutex<()> = Mutex::new(());
+static ATEXIT: Once = Once::new();
+
+/// Serialises changes to the registry by normal (not signal-handler) code.
+pub fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A slot index: a handle's share of one held lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotId(usize);
+
+impl Slot {
+    fn path(&self) -> &CStr {
+        // SAFETY: the caller has checked the slot is LIVE or BUSY-and-owned,
+        // so `path` holds a NUL-terminated string that nobody writes now.
+        let bytes: &[u8; PATH_CAP] = unsafe { &*self.path.get() };
+        CStr::from_bytes_until_nul(bytes).unwrap_or_default()
+    }
+
+    fn name(&self) -> &CStr {
+        let p = self.path().to_bytes_with_nul();
+        let at = (self.name_at.load(Ordering::Relaxed) as usize).min(p.len() - 1);
+        CStr::from_bytes_with_nul(&p[at..]).unwrap_or_default()
+    }
+}
+
+/// Finds the live slot for a locked inode owned by this process.
+pub fn find(_guard: &MutexGuard<'_, ()>, dev: u64, ino: u64) -> Option<SlotId> {
+    let me = sys::getpid();
+    TABLE.iter().position(|s| {
+        s.state.load(Ordering::Acquire) == LIVE
+            && s.dev.load(Ordering::Relaxed) == dev
+            && s.ino.load(Ordering::Relaxed) == ino
+            && s.owner.load(Ordering::Relaxed) == me
+    })
+    .map(SlotId)
+}
+
+/// Adds one more sharer to a live slot.
+pub fn share(_guard: &MutexGuard<'_, ()>, id: SlotId) {
+    TABLE[id.0].refs.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Records a newly locked pidfile; `None` when the table is full.
+pub fn insert(
+    _guard: &MutexGuard<'_, ()>,
+    path: &CStr,
+    fd: RawFd,
+    dev: u64,
+    ino: u64,
+) -> Option<SlotId> {
+    ATEXIT.call_once(|| {
+        // SAFETY: `release_all_at_exit` is an `extern "C" fn()` that never
+        // unwinds; registering it has no other requirement.
+        unsafe { libc::atexit(release_all_at_exit) };
+    });
+    let bytes = path.to_bytes_with_nul();
+    if bytes.len() > PATH_CAP {
+        return None;
+    }
+    for (i, s) in TABLE.iter().enumerate() {
+        if s
+            .state
+            .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            continue;
+        }
+        // SAFETY: this thread moved the slot FREE->BUSY, so it alone writes `path`.
+        let dst: &mut [u8; PATH_CAP] = unsafe { &mut *s.path.get() };
+        dst[..bytes.len()].copy_from_slice(bytes);
+        let name_at = path
+            .to_bytes()
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1);
+        s.name_at.store(name_at as u32, Ordering::Relaxed);
+        s.fd.store(fd, Ordering::Relaxed);
+        s.owner.store(sys::getpid(), Ordering::Relaxed);
+        s.dev.store(dev, Ordering::Relaxed);
+        s.ino.store(ino, Ordering::Relaxed);
+        s.refs.store(1, Ordering::Relaxed);
+        s.dirfd.store(-1, Ordering::Relaxed);
+        s.state.store(LIVE, Ordering::Release);
+        return Some(SlotId(i));
+    }
+    None
+}
+
+/// The fd of a slot.
+pub fn fd(id: SlotId) -> RawFd {
+    TABLE[id.0].fd.load(Ordering::Relaxed)
+}
+
+/// Whether this process owns (may remove) the slot's file.
+pub fn owned_here(id: SlotId) -> bool {
+    let s = &TABLE[id.0];
+    s.state.load(Ordering::Acquire) == LIVE && s.owner.load(Ordering::Relaxed) == sys::getpid()
+}
+
+/// Drops one sharer; the last one releases the file (when this process owns
+/// it) or just closes this process's copy of the fd (a forked child).
+pub fn unshare(_guard: &MutexGuard<'_, ()>, id: SlotId) {
+    let s = &TABLE[id.0];
+    if s.state.load(Ordering::Acquire) != LIVE {
+        return;
+    }
+    if s.refs.fetch_sub(1, Ordering::AcqRel) > 1 {
+        return;
+    }
+    if s
+        .state
+        .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    {
+        if s.owner.load(Ordering::Relaxed) == sys::getpid() {
+            remove_and_close(s);
+        } else {
+            sys::close(s.fd.load(Ordering::Relaxed));
+        }
+        free(s);
+    }
+}
+
+fn free(s: &Slot) {
+    s.fd.store(-1, Ordering::Relaxed);
+    let d = s.dirfd.swap(-1, Ordering::Relaxed);
+    sys::close(d);
+    s.state.store(FREE, Ordering::Release);
+}
+
+/// Removes the file if its path still names the locked inode (unlinking while
+/// the lock is held), else empties it; then closes the fd. Async-signal-safe.
+fn remove_and_close(s: &Slot) {
+    let fd = s.fd.load(Ordering::Relaxed);
+    let dev = s.dev.load(Ordering::Relaxed);
+    let ino = s.ino.load(Ordering::Relaxed);
+    let same = |st: libc::stat| st.st_dev == dev && st.st_ino == ino;
+    let dirfd = s.dirfd.load(Ordering::Relaxed);
+    let removed = if dirfd >= 0 {
+        let name = s.name();
+        matches!(sys::lstatat(dirfd, name), Ok(st) if same(st)) && sys::unlinkat(dirfd, name).is_ok()
+    } else {
+        let path = s.path();
+        matches!(sys::lstat(path), Ok(st) if same(st)) && sys::unlink(path).is_ok()
+    };
+    if !removed {
+        let _ = sys::ftruncate(fd, 0);
+    }
+    sys::close(fd);
+}
+
+/// Releases every pidfile this process owns. Async-signal-safe: used by
+/// `atexit`, TERMINATE and a launcher whose daemon failed.
+pub fn release_all_owned() {
+    let me = sys::getpid();
+    for s in TABLE.iter() {
+        if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != me {
+            continue;
+        }
+        if s
+            .state
+            .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            remove_and_close(s);
+            free(s);
+        }
+    }
+}
+
+extern "C" fn release_all_at_exit() {
+    release_all_owned();
+}
+
+/// Every fd the registry holds, for the fd-closing step (these are kept).
+/// Async-signal-safe; returns how many were written to `out`.
+pub fn held_fds(out: &mut [RawFd]) -> usize {
+    let mut n = 0;
+    for s in TABLE.iter() {
+        if s.state.load(Ordering::Acquire) == LIVE && n < out.len() {
+            out[n] = s.fd.load(Ordering::Relaxed);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Hands every pidfile owned by `from` to this process (the daemon) and writes
+/// this process's pid into it. Async-signal-safe. Returns the first errno.
+pub fn transfer_to_self(from: libc::pid_t) -> Result<(), (i32, RawFd)> {
+    let me = sys::getpid();
+    let line = pid_line(me);
+    let mut first = Ok(());
+    for s in TABLE.iter() {
+        if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != from {
+            continue;
+        }
+        s.owner.store(me, Ordering::Relaxed);
+        let fd = s.fd.load(Ordering::Relaxed);
+        let r = write_pid_line(fd, line.as_bytes());
+        if let (Err(e), Ok(())) = (r, &first) {
+            first = Err((e, fd));
+        }
+    }
+    first
+}
+
+/// Writes `"<pid>\n"` at offset 0, then cuts the file to that length, so the
+/// file is never seen empty. Async-signal-safe.
+pub fn write_pid_line(fd: RawFd, line: &[u8]) -> sys::SysResult<()> {
+    sys::pwrite_all(fd, line, 0)?;
+    sys::ftruncate(fd, line.len() as i64)
+}
+
+/// Gives a slot the parent-directory fd used to remove its file after a chroot.
+pub fn set_dirfd(id: SlotId, dirfd: RawFd) {
+    let old = TABLE[id.0].dirfd.swap(dirfd, Ordering::Relaxed);
+    sys::close(old);
+}
+
+/// Closes every slot's directory fd (none may stay open in a chrooted daemon).
+/// Async-signal-safe.
+pub fn close_dirfds() {
+    for s in TABLE.iter() {
+        let d = s.dirfd.swap(-1, Ordering::Relaxed);
+        sys::close(d);
+    }
+}
+
+/// Every directory fd in the registry, for the fd-closing step.
+pub fn held_dirfds(out: &mut [RawFd]) -> usize {
+    let mut n = 0;
+    for s in TABLE.iter() {
+        let d = s.dirfd.load(Ordering::Relaxed);
+        if d >= 0 && n < out.len() {
+            out[n] = d;
+            n += 1;
+        }
+    }
+    n
+}

@@ -1,0 +1,304 @@
+//! Thin, safe wrappers over the system calls the core uses.
+//!
+//! Each returns `Err(errno)` on failure. Every wrapper here is a single system
+//! call (or a fixed sequence of them) without allocation, so the ones marked
+//! "async-signal-safe" may be used between `fork()` and readiness, and in
+//! signal handlers.
+
+use std::ffi::CStr;
+use std::os::raw::c_int;
+
+pub type RawFd = c_int;
+/// A failed system call's errno.
+pub type SysResult<T> = std::result::Result<T, i32>;
+
+fn errno() -> i32 {
+    errno::errno().0
+}
+
+fn check(ret: c_int) -> SysResult<c_int> {
+    if ret == -1 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Retries a call while it fails with EINTR.
+fn retry(mut f: impl FnMut() -> c_int) -> SysResult<c_int> {
+    loop {
+        match check(f()) {
+            Err(libc::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// `open(2)`. Async-signal-safe.
+pub fn open(path: &CStr, flags: c_int, mode: libc::mode_t) -> SysResult<RawFd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    retry(|| unsafe { libc::open(path.as_ptr(), flags, mode as libc::c_uint) })
+}
+
+/// `openat(2)`. Async-signal-safe.
+pub fn openat(dir: RawFd, path: &CStr, flags: c_int, mode: libc::mode_t) -> SysResult<RawFd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    retry(|| unsafe { libc::openat(dir, path.as_ptr(), flags, mode as libc::c_uint) })
+}
+
+/// `close(2)`; errors are ignored (the fd is gone either way on Linux). Async-signal-safe.
+pub fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: closing an integer fd has no memory-safety requirements.
+        unsafe { libc::close(fd) };
+    }
+}
+
+fn zeroed_stat() -> libc::stat {
+    // SAFETY: `struct stat` is plain old data; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// `fstat(2)`. Async-signal-safe.
+pub fn fstat(fd: RawFd) -> SysResult<libc::stat> {
+    let mut st = zeroed_stat();
+    // SAFETY: `st` is a valid, writable `struct stat`.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
+}
+
+/// `stat(2)` (follows symlinks). Async-signal-safe.
+pub fn stat(path: &CStr) -> SysResult<libc::stat> {
+    let mut st = zeroed_stat();
+    // SAFETY: valid NUL-terminated path and writable `struct stat`.
+    check(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
+    Ok(st)
+}
+
+/// `lstat(2)` (does not follow a final symlink). Async-signal-safe.
+pub fn lstat(path: &CStr) -> SysResult<libc::stat> {
+    let mut st = zeroed_stat();
+    // SAFETY: valid NUL-terminated path and writable `struct stat`.
+    check(unsafe { libc::lstat(path.as_ptr(), &mut st) })?;
+    Ok(st)
+}
+
+/// `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`. Async-signal-safe.
+pub fn lstatat(dir: RawFd, name: &CStr) -> SysResult<libc::stat> {
+    let mut st = zeroed_stat();
+    // SAFETY: valid NUL-terminated name and writable `struct stat`.
+    check(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(st)
+}
+
+/// `flock(2)`, retried on EINTR. Async-signal-safe.
+pub fn flock(fd: RawFd, op: c_int) -> SysResult<()> {
+    // SAFETY: no memory is involved.
+    retry(|| unsafe { libc::flock(fd, op) }).map(drop)
+}
+
+/// `pwrite(2)` of the whole buffer at `offset`. Async-signal-safe.
+pub fn pwrite_all(fd: RawFd, buf: &[u8], offset: i64) -> SysResult<()> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
+        let n = unsafe {
+            libc::pwrite(
+                fd,
+                rest.as_ptr().cast(),
+                rest.len(),
+                offset + done as i64,
+            )
+        };
+        if n < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Err(libc::EIO);
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// `pread(2)` into `buf` at `offset`; returns the count read. Async-signal-safe.
+pub fn pread(fd: RawFd, buf: &mut [u8], offset: i64) -> SysResult<usize> {
+    loop {
+        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// `read(2)`; returns the count read (0 at EOF). Async-signal-safe.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
+    loop {
+        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// `write(2)` of the whole buffer. Async-signal-safe.
+pub fn write_all(fd: RawFd, buf: &[u8]) -> SysResult<()> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Err(libc::EIO);
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// `send(2)` of the whole buffer with `MSG_NOSIGNAL`: never raises SIGPIPE.
+/// Async-signal-safe.
+pub fn send_all(fd: RawFd, buf: &[u8]) -> SysResult<()> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
+        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// `ftruncate(2)`. Async-signal-safe.
+pub fn ftruncate(fd: RawFd, len: i64) -> SysResult<()> {
+    // SAFETY: no memory is involved.
+    retry(|| unsafe { libc::ftruncate(fd, len) }).map(drop)
+}
+
+/// `fchmod(2)`. Async-signal-safe.
+pub fn fchmod(fd: RawFd, mode: libc::mode_t) -> SysResult<()> {
+    // SAFETY: no memory is involved.
+    check(unsafe { libc::fchmod(fd, mode) }).map(drop)
+}
+
+/// `unlink(2)`. Async-signal-safe.
+pub fn unlink(path: &CStr) -> SysResult<()> {
+    // SAFETY: valid NUL-terminated path.
+    check(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
+}
+
+/// `unlinkat(2)` of a non-directory. Async-signal-safe.
+pub fn unlinkat(dir: RawFd, name: &CStr) -> SysResult<()> {
+    // SAFETY: valid NUL-terminated name.
+    check(unsafe { libc::unlinkat(dir, name.as_ptr(), 0) }).map(drop)
+}
+
+/// `getpid(2)`. Async-signal-safe.
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: always succeeds.
+    unsafe { libc::getpid() }
+}
+
+/// `getppid(2)`. Async-signal-safe.
+pub fn getppid() -> libc::pid_t {
+    // SAFETY: always succeeds.
+    unsafe { libc::getppid() }
+}
+
+/// Whether `fd` is an open file descriptor. Async-signal-safe.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no pointer argument.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min` or above. Async-signal-safe.
+pub fn dup_cloexec(fd: RawFd, min: RawFd) -> SysResult<RawFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument.
+    check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
+}
+
+/// Moves a library-owned fd to 3 or above (so that it never lands on 0, 1, 2).
+pub fn above_stdio(fd: RawFd) -> SysResult<RawFd> {
+    if fd > 2 {
+        return Ok(fd);
+    }
+    let r = dup_cloexec(fd, 3);
+    close(fd);
+    r
+}
+
+/// `dup2(2)`, retried on EBUSY/EINTR. Async-signal-safe.
+pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
+    loop {
+        // SAFETY: no memory is involved.
+        match check(unsafe { libc::dup2(from, to) }) {
+            Err(libc::EINTR) | Err(libc::EBUSY) => continue,
+            r => return r.map(drop),
+        }
+    }
+}
+
+/// Clears FD_CLOEXEC on `fd` (after `dup2`, the target has it clear already).
+pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
+    // SAFETY: F_GETFD/F_SETFD take integer arguments.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, new) }).map(drop)
+}
+
+/// `_exit(2)`: ends the process at once, running no atexit handlers and
+/// flushing no stdio. Async-signal-safe.
+pub fn exit_now(status: c_int) -> ! {
+    // SAFETY: `_exit` never returns and touches no Rust state.
+    unsafe { libc::_exit(status) }
+}
+
+/// Sleeps for `ms` milliseconds (a short back-off; never a synchronisation).
+pub fn sleep_ms(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+/// `RLIMIT_NOFILE`'s soft limit. Async-signal-safe.
+pub fn nofile_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur as u64
+    } else {
+        1024
+    }
+}

@@ -1,0 +1,30 @@
+//! The committed header must be exactly what the pinned cbindgen generates now.
+//! Regenerate with `make header` (which runs this test with D3143_BLESS=1).
+
+use std::path::Path;
+
+#[test]
+fn committed_header_matches_cbindgen() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(root)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen failed")
+        .write(&mut generated);
+    let path = root.join("include/daemon3143.h");
+    if std::env::var_os("D3143_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("writing include/daemon3143.h");
+        return;
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    if committed != generated {
+        panic!(
+            "include/daemon3143.h differs from what cbindgen generates from the sources.\n\
+             Regenerate it with `make header` and commit it.\n--- generated ---\n{}",
+            String::from_utf8_lossy(&generated)
+        );
+    }
+}
