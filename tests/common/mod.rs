@@ -1,0 +1,207 @@
+//! Shared by the integration tests: stage the built library the way an
+//! installed one looks (`libdaemon3143.so` + the `libdaemon3143.so.0` SONAME
+//! link), compile C programs from `tests/c/` against it, run them, and helpers
+//! for temp dirs and observing processes from outside.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>`, found from this test executable (`target/<profile>/deps/x`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The name of this test binary without its hash, for per-binary dirs.
+fn binary_name() -> String {
+    let exe = std::env::current_exe().unwrap();
+    let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    stem.rsplit_once('-').map_or(stem.clone(), |(n, _)| n.to_string())
+}
+
+/// A staged lib dir holding `libdaemon3143.so`, `.so.0` and `.a`.
+pub fn lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let prof = profile_dir();
+        let dir = prof.join("c-tests").join(binary_name()).join("lib");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let so = [prof.join("libdaemon3143.so"), prof.join("deps/libdaemon3143.so")]
+            .into_iter()
+            .find(|p| p.exists())
+            .expect("libdaemon3143.so not built (cargo test builds the cdylib)");
+        std::fs::copy(&so, dir.join("libdaemon3143.so")).unwrap();
+        std::os::unix::fs::symlink("libdaemon3143.so", dir.join("libdaemon3143.so.0")).unwrap();
+        for a in [prof.join("libdaemon3143.a"), prof.join("deps/libdaemon3143.a")] {
+            if a.exists() {
+                std::fs::copy(&a, dir.join("libdaemon3143.a")).unwrap();
+                break;
+            }
+        }
+        dir
+    })
+}
+
+/// Compiles `tests/c/<name>.c` (C11, `-Wall -Wextra -Werror`) against the
+/// staged library; returns the executable. Compiled once per test binary.
+pub fn c_program(name: &str) -> PathBuf {
+    c_program_with(name, &[])
+}
+
+/// Like [`c_program`] with extra compiler flags (the output name includes them).
+pub fn c_program_with(name: &str, extra: &[&str]) -> PathBuf {
+    let lib = lib_dir();
+    let out_dir = lib.parent().unwrap().join("bin");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let tag: String = extra
+        .iter()
+        .map(|f| f.replace(|c: char| !c.is_ascii_alphanumeric(), ""))
+        .collect::<Vec<_>>()
+        .join("_");
+    let out = out_dir.join(if tag.is_empty() { name.to_string() } else { format!("{name}-{tag}") });
+    let src = root().join("tests/c").join(format!("{name}.c"));
+    let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cmd.args(["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("tests/c"))
+        .arg(&src)
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-ldaemon3143")
+        .arg("-lpthread");
+    let o = cmd.output().expect("running cc");
+    assert!(
+        o.status.success(),
+        "compiling {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Runs a command and returns its output (stdout, stderr, status).
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawning a test program")
+}
+
+/// Whether valgrind is present (the C tests run under it then).
+pub fn have_valgrind() -> bool {
+    static HAVE: OnceLock<bool> = OnceLock::new();
+    *HAVE.get_or_init(|| {
+        std::env::var_os("D3143_NO_VALGRIND").is_none()
+            && Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success())
+    })
+}
+
+/// A command running `prog` under valgrind (leaks and errors fail with exit
+/// 99) when it is present, else directly.
+pub fn valgrind(prog: &Path) -> Command {
+    if have_valgrind() {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "-q",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect,possible",
+            "--show-leak-kinds=definite,indirect,possible",
+            "--trace-children=no",
+            "--child-silent-after-fork=yes",
+        ])
+        .arg(prog);
+        c
+    } else {
+        Command::new(prog)
+    }
+}
+
+/// A fresh temp dir (mode 0755), removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("d3143-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, s: &str) -> PathBuf {
+        self.0.join(s)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid always succeeds.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Prints the skip line for a root-only test; returns true when skipping.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        false
+    } else {
+        println!("SKIP {test}: needs root");
+        true
+    }
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Kills a process by pid (never by name) and waits until it is gone.
+pub fn kill_and_wait(pid: i32) {
+    assert!(pid > 1, "refusing to signal pid {pid}");
+    // SAFETY: kill has no memory-safety requirements.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_gone(pid);
+}
+
+/// Waits (polling /proc, bounded at 10 s) until `pid` no longer runs.
+pub fn wait_gone(pid: i32) -> bool {
+    for _ in 0..2000 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
+
+/// A field of `/proc/<pid>/status`, e.g. "SigBlk".
+pub fn status_field(pid: i32, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+}
