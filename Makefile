@@ -1,0 +1,96 @@
+# libdaemon3143 — build, test, install (GNU conventions).
+#
+#   make                 build the shared and static library (cargo build --release)
+#   make check           run every test: cargo test, then the install test
+#   make install         install into $(DESTDIR)$(PREFIX) (does not rebuild)
+#   make uninstall       remove exactly what install installed
+#   make header          regenerate include/daemon3143.h with cbindgen
+#   make run             run the C example
+#   make clean
+
+.SUFFIXES:
+
+CARGO   ?= cargo
+INSTALL ?= install
+SED     ?= sed
+LN_S    ?= ln -sf
+
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR       ?= $(PREFIX)/share/man
+DESTDIR      ?=
+
+# The crate version (first `version = "..."` line of Cargo.toml, [package]).
+VERSION := $(shell $(SED) -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
+# The ABI number of the SONAME: ABI_VERSION in build.rs.
+ABI     := $(shell $(SED) -n 's/^const ABI_VERSION: *u32 *= *\([0-9]*\);.*/\1/p' build.rs)
+NAME    := libdaemon3143
+
+RELEASE := target/release
+SO      := $(RELEASE)/$(NAME).so
+STATIC  := $(RELEASE)/$(NAME).a
+HEADER  := include/daemon3143.h
+PCIN    := pkgconfig/daemon3143.pc.in
+MANPAGES := $(wildcard man/*.[1-8])
+
+.PHONY: all build header check install uninstall run clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# Built only when missing: `make && make install` must not run cargo again
+# (as root, in a packaging step) once the artifacts exist. (A pattern rule
+# with two targets: one cargo run makes both.)
+$(RELEASE)/lib%.so $(RELEASE)/lib%.a:
+	$(CARGO) build --release
+
+header:
+	D3143_BLESS=1 $(CARGO) test --test header
+
+# The one test command of the project.
+check: build
+	$(CARGO) test
+	MAKE="$(MAKE)" sh tests/install-check.sh
+
+install: $(SO) $(STATIC) $(HEADER) $(PCIN)
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+	$(INSTALL) -m 0755 $(SO) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(VERSION)'
+	$(LN_S) $(NAME).so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(ABI)'
+	$(LN_S) $(NAME).so.$(ABI) '$(DESTDIR)$(LIBDIR)/$(NAME).so'
+	$(INSTALL) -m 0644 $(STATIC) '$(DESTDIR)$(LIBDIR)/$(NAME).a'
+	$(INSTALL) -m 0644 $(HEADER) '$(DESTDIR)$(INCLUDEDIR)/daemon3143.h'
+	$(SED) -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		$(PCIN) > '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc.tmp'
+	chmod 0644 '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc.tmp'
+	mv -f '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc.tmp' '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc'
+	@for m in $(MANPAGES); do \
+		s=$${m##*.}; \
+		echo "$(INSTALL) -m 0644 $$m '$(DESTDIR)$(MANDIR)/man$$s/'"; \
+		$(INSTALL) -d '$(DESTDIR)$(MANDIR)/man'$$s && \
+		$(INSTALL) -m 0644 $$m '$(DESTDIR)$(MANDIR)/man'$$s/ || exit 1; \
+	done
+
+uninstall:
+	rm -f '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(VERSION)' \
+		'$(DESTDIR)$(LIBDIR)/$(NAME).so.$(ABI)' \
+		'$(DESTDIR)$(LIBDIR)/$(NAME).so' \
+		'$(DESTDIR)$(LIBDIR)/$(NAME).a' \
+		'$(DESTDIR)$(INCLUDEDIR)/daemon3143.h' \
+		'$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc'
+	@for m in $(MANPAGES); do \
+		s=$${m##*.}; b=$${m##*/}; \
+		echo "rm -f '$(DESTDIR)$(MANDIR)/man$$s/$$b'"; \
+		rm -f '$(DESTDIR)$(MANDIR)/man'$$s/$$b; \
+	done
+
+run:
+	sh examples-c/run-example.sh
+
+clean:
+	$(CARGO) clean
+	@if [ -f examples-c/Makefile ]; then $(MAKE) -C examples-c clean; fi
