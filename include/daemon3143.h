@@ -20,6 +20,44 @@
 
 
 /**
+ * Never detach: `d3143_ctx_open()` runs every step in the calling process.
+ */
+#define D3143_DETACH_NEVER 0
+
+/**
+ * Always detach (double fork).
+ */
+#define D3143_DETACH_ALWAYS 1
+
+/**
+ * Detach unless started by init, inetd or systemd: no detach when the
+ * process is pid 1, its parent is pid 1, fd 0 is a socket, `NOTIFY_SOCKET`
+ * is set, or `LISTEN_PID` is its pid. Decided when set (and at `d3143_ctx_new()`).
+ */
+#define D3143_DETACH_AUTO 2
+
+/**
+ * Take the signal out of the map: its disposition is left as it is at open.
+ */
+#define D3143_SIG_UNCHANGED 0
+
+/**
+ * `SIG_DFL`.
+ */
+#define D3143_SIG_DEFAULT 1
+
+/**
+ * `SIG_IGN` (the PEP's `None`); not for SIGSEGV, SIGBUS, SIGILL, SIGFPE.
+ */
+#define D3143_SIG_IGNORE 2
+
+/**
+ * `d3143_terminate()`: release the pidfile, then die of the signal. Only for
+ * signals whose default action ends the process.
+ */
+#define D3143_SIG_TERMINATE 3
+
+/**
  * The major version of this header (checked against the crate version by a test).
  */
 #define D3143_VERSION_MAJOR 0
@@ -33,6 +71,12 @@
  * The patch version of this header.
  */
 #define D3143_VERSION_PATCH 0
+
+/**
+ * A DaemonContext (PEP 3143): options, then `d3143_ctx_open()`.
+ * Create with `d3143_ctx_new()`, free with `d3143_ctx_free()`.
+ */
+typedef struct d3143_ctx d3143_ctx;
 
 /**
  * A pidfile: an exclusive `flock(2)` on a file holding the owner's pid.
@@ -50,6 +94,172 @@ extern "C" {
  * until the next failing `d3143_` call in this thread.
  */
 const char *d3143_last_error(void);
+
+/**
+ * Creates a context with PEP 3143's defaults: no chroot, working directory
+ * `"/"`, umask 0, the caller's real uid and gid (read now), initgroups off,
+ * prevent_core on, detach AUTO (decided now), no preserved fds, stdin/stdout/
+ * stderr on `/dev/null`, no pidfile, and the signal map SIGTSTP, SIGTTIN,
+ * SIGTTOU ignored and SIGTERM TERMINATE. NULL with errno only if memory fails.
+ */
+d3143_ctx *d3143_ctx_new(void);
+
+/**
+ * Frees a context. On an open context this frees the handle only: the
+ * process stays a daemon and its pidfile is released when it ends. NULL is a no-op.
+ */
+void d3143_ctx_free(d3143_ctx *ctx);
+
+/**
+ * Sets the chroot directory; NULL: no chroot. A relative path is joined with
+ * the current directory now. The jail needs no /dev or /etc: names and
+ * /dev/null are resolved before the chroot. Errors: `EINVAL` (empty),
+ * `ENAMETOOLONG`, `EALREADY` (after open).
+ */
+int d3143_ctx_set_chroot_directory(d3143_ctx *ctx, const char *path);
+
+/**
+ * Sets the working directory: an absolute path (`EINVAL` otherwise), entered
+ * inside the jail when there is a chroot (see `d3143_ctx_working_directory()`).
+ */
+int d3143_ctx_set_working_directory(d3143_ctx *ctx, const char *path);
+
+/**
+ * Sets the umask the daemon runs with (at most 0777, else `EINVAL`).
+ */
+int d3143_ctx_set_umask(d3143_ctx *ctx, mode_t mask);
+
+/**
+ * Sets the uid to run as (`0` is root, a real value; `(uid_t)-1`: `EINVAL`).
+ * Without a gid set, a uid other than the caller's also sets that user's
+ * primary gid (resolved at open; no passwd entry: open fails with `EINVAL`).
+ */
+int d3143_ctx_set_uid(d3143_ctx *ctx, uid_t uid);
+
+/**
+ * Sets the gid to run as (`(gid_t)-1`: `EINVAL`).
+ */
+int d3143_ctx_set_gid(d3143_ctx *ctx, gid_t gid);
+
+/**
+ * With initgroups on, the supplementary groups become the uid's group list
+ * (`getgrouplist()`, resolved before the chroot); off (the default), exactly
+ * `{gid}` on any change of ids. Root's groups never survive a drop.
+ */
+int d3143_ctx_set_initgroups(d3143_ctx *ctx, bool on);
+
+/**
+ * With prevent_core on (the default): RLIMIT_CORE soft and hard 0, and
+ * `PR_SET_DUMPABLE` 0 after the privilege drop.
+ */
+int d3143_ctx_set_prevent_core(d3143_ctx *ctx, bool on);
+
+/**
+ * Sets when to detach: `D3143_DETACH_NEVER`, `_ALWAYS` or `_AUTO` (decided
+ * now); anything else `EINVAL`.
+ */
+int d3143_ctx_set_detach_process(d3143_ctx *ctx, int mode);
+
+/**
+ * Keeps `fd` open in the daemon (files_preserve). `fd` must be >= 3
+ * (`EINVAL`: 0-2 are governed by the stream setters, negative) and open
+ * (`EBADF`); open() checks again before forking. Every other fd is closed.
+ */
+int d3143_ctx_preserve_fd(d3143_ctx *ctx, int fd);
+
+/**
+ * Sets what the daemon's stdin (fd 0) is: a duplicate of `fd`, taken now (the
+ * caller may close or reuse its fd), or `/dev/null` for -1. `fd` itself also
+ * stays open in the daemon if it is still open at open(). Errors: `EINVAL`
+ * (other negative), `EBADF` (not open).
+ */
+int d3143_ctx_set_stdin(d3143_ctx *ctx, int fd);
+
+/**
+ * Sets the daemon's stdout (fd 1), as `d3143_ctx_set_stdin()` does;
+ * `stdout=2, stderr=1` swaps work.
+ */
+int d3143_ctx_set_stdout(d3143_ctx *ctx, int fd);
+
+/**
+ * Sets the daemon's stderr (fd 2), as `d3143_ctx_set_stdin()` does.
+ */
+int d3143_ctx_set_stderr(d3143_ctx *ctx, int fd);
+
+/**
+ * Sets the pidfile (a host path, acquired before the chroot); NULL: none. A
+ * relative path is joined with the current directory now. At open it is
+ * acquired as `d3143_pidfile_acquire()` does: held by another process, open
+ * fails in the caller with `EEXIST` naming its pid.
+ */
+int d3143_ctx_set_pidfile(d3143_ctx *ctx, const char *path);
+
+/**
+ * Maps a signal to a `D3143_SIG_*` action. Valid signals: 1..SIGRTMAX except
+ * SIGKILL, SIGSTOP and 32..SIGRTMIN-1; TERMINATE only for signals whose
+ * default action ends the process; IGNORE not for SIGSEGV/SIGBUS/SIGILL/
+ * SIGFPE. Otherwise `EINVAL`.
+ */
+int d3143_ctx_set_signal(d3143_ctx *ctx, int signum, int action);
+
+/**
+ * Maps a signal to a C handler, installed at open with `SA_RESTART` and an
+ * empty `sa_mask`, replacing (not chaining) the previous one. NULL, `SIG_DFL`,
+ * `SIG_IGN` or `SIG_ERR`: `EINVAL` (use `d3143_ctx_set_signal()`).
+ */
+int d3143_ctx_set_signal_handler(d3143_ctx *ctx, int signum, void (*handler)(int));
+
+/**
+ * The working directory as the daemon sees it from the host: with a chroot,
+ * the working directory prefixed with the chroot directory unless already
+ * under it by whole path components (`/tmp/jailbreak` is not under
+ * `/tmp/jail`), with no repeated or trailing `/`; without, as set. Valid until
+ * the next setter or free; NULL with `EINVAL` for a NULL handle.
+ */
+const char *d3143_ctx_working_directory(const d3143_ctx *ctx);
+
+/**
+ * Daemonizes the process. In the caller, before any fork (each failure
+ * returns -1 with errno and a message naming the step, and leaves no pidfile
+ * locked): 1. other threads refused (`EBUSY`); 2. the pidfile acquired
+ * (`EEXIST` naming the holder's pid); 3. names, the fd list and /dev/null
+ * resolved; 4. chroot, then chdir to the working directory inside the jail;
+ * 5. RLIMIT_CORE 0; 6. umask; 7. groups, gid, uid changed and verified
+ * (`EPERM` if the drop could be undone). A failure at step 4 or later leaves
+ * the process changed: the caller should exit.
+ *
+ * Detaching: fork, setsid, fork. The ORIGINAL process never returns: it
+ * exits 0 when the daemon is ready, or prints `<program>: <message>` to its
+ * stderr and exits 1 when the daemon fails or dies first. In the daemon (or
+ * in the caller when not detaching): the signal map installed, the signal
+ * mask emptied, every fd closed but 0-2, the preserved ones and the
+ * library's own; the stream targets on 0, 1, 2; the daemon's pid in the
+ * pidfile; then open() returns 0.
+ *
+ * On an open context: 0, nothing done. After `d3143_ctx_close()`, or on a
+ * second context once one was opened: `EALREADY`. A failed open may be retried.
+ */
+int d3143_ctx_open(d3143_ctx *ctx);
+
+/**
+ * Whether the context is open; false for NULL.
+ */
+bool d3143_ctx_is_open(const d3143_ctx *ctx);
+
+/**
+ * Marks the context closed (`is_open` false) and returns 0. It does not
+ * remove the pidfile: that happens when the process ends. A closed context
+ * cannot be opened again (`EALREADY`). Never-opened: nothing happens.
+ */
+int d3143_ctx_close(d3143_ctx *ctx);
+
+/**
+ * The TERMINATE action, callable from a signal handler: releases every
+ * pidfile this process owns (async-signal-safe; a forked worker that does not
+ * own it removes nothing), then sets `signum` to its default action, unblocks
+ * and raises it, and `_exit(128 + signum)` if still alive. Never returns.
+ */
+void d3143_terminate(int signum);
 
 /**
  * Creates a pidfile handle for `path` (nothing is opened yet). A relative path

@@ -2,11 +2,20 @@
 //! It knows nothing of C; `crate::ffi` wraps it for C callers.
 
 pub mod asbuf;
+pub mod daemonize;
 pub mod error;
+pub mod fds;
+pub mod options;
 pub mod path;
 pub mod pidfile;
+pub mod privileges;
+pub mod readiness;
 pub(crate) mod registry;
+pub mod signals;
 pub mod sys;
 
+pub use daemonize::open;
 pub use error::{Error, Result};
+pub use options::{DaemonContext, Detach};
 pub use pidfile::{holder, PidFile};
+pub use signals::{terminate, SignalAction};

@@ -10,7 +10,10 @@ pub const PATH_MAX: usize = libc::PATH_MAX as usize;
 /// Checks a path given by a caller: not empty, no NUL, shorter than PATH_MAX.
 pub fn check(what: &str, path: &[u8]) -> Result<()> {
     if path.is_empty() {
-        return Err(Error::new(libc::EINVAL, format!("{what}: the path is empty")));
+        return Err(Error::new(
+            libc::EINVAL,
+            format!("{what}: the path is empty"),
+        ));
     }
     if path.contains(&0) {
         return Err(Error::new(
@@ -105,7 +108,10 @@ mod tests {
         assert_eq!(check("pidfile", b"").unwrap_err().errno(), libc::EINVAL);
         assert_eq!(check("pidfile", b"a\0b").unwrap_err().errno(), libc::EINVAL);
         let long = vec![b'a'; PATH_MAX];
-        assert_eq!(check("pidfile", &long).unwrap_err().errno(), libc::ENAMETOOLONG);
+        assert_eq!(
+            check("pidfile", &long).unwrap_err().errno(),
+            libc::ENAMETOOLONG
+        );
         assert!(check("pidfile", &long[..PATH_MAX - 1]).is_ok());
     }
 
@@ -133,6 +139,9 @@ mod tests {
         let mut want = cwd.as_os_str().as_bytes().to_vec();
         want.extend_from_slice(b"/../x.pid");
         assert_eq!(p.as_bytes(), &want[..]);
-        assert_eq!(absolute("pidfile", b"/a/./b").unwrap().as_bytes(), b"/a/./b");
+        assert_eq!(
+            absolute("pidfile", b"/a/./b").unwrap().as_bytes(),
+            b"/a/./b"
+        );
     }
 }

@@ -145,6 +145,12 @@ impl PidFile {
         }
     }
 
+    /// Leaves the lock to the process: it is released at exit or by
+    /// TERMINATE through the registry, not by this handle.
+    pub(crate) fn keep_until_exit(&mut self) {
+        self.slot = None;
+    }
+
     fn forget_foreign(&mut self) {
         if let Some(id) = self.slot {
             if !registry::owned_here(id) {
@@ -188,15 +194,26 @@ impl PidFile {
     /// Opens (creating when missing) without following a symlink, without
     /// blocking on a FIFO and without taking a controlling terminal.
     fn open_for_lock(&self) -> Result<(RawFd, bool)> {
-        let base = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let base =
+            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
         loop {
             match sys::open(&self.path, base | libc::O_CREAT | libc::O_EXCL, 0o644) {
-                Ok(fd) => return Ok((sys::above_stdio(fd).map_err(|e| self.sys_err(e, "fd"))?, true)),
+                Ok(fd) => {
+                    return Ok((
+                        sys::above_stdio(fd).map_err(|e| self.sys_err(e, "fd"))?,
+                        true,
+                    ))
+                }
                 Err(libc::EEXIST) => {}
                 Err(e) => return Err(self.open_err(e)),
             }
             match sys::open(&self.path, base, 0) {
-                Ok(fd) => return Ok((sys::above_stdio(fd).map_err(|e| self.sys_err(e, "fd"))?, false)),
+                Ok(fd) => {
+                    return Ok((
+                        sys::above_stdio(fd).map_err(|e| self.sys_err(e, "fd"))?,
+                        false,
+                    ))
+                }
                 Err(libc::ENOENT) => continue, // removed in between: create it
                 Err(e) => return Err(self.open_err(e)),
             }
@@ -221,7 +238,11 @@ impl PidFile {
                 format!(
                     "pidfile {}: is {}, not a regular file",
                     self.name(),
-                    if e == libc::EISDIR { "a directory" } else { "a socket or device" }
+                    if e == libc::EISDIR {
+                        "a directory"
+                    } else {
+                        "a socket or device"
+                    }
                 ),
             ),
             _ => Error::sys(e, format!("pidfile {}", self.name())),
@@ -234,7 +255,11 @@ impl PidFile {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Error::new(
                 libc::EINVAL,
-                format!("pidfile {}: is {}, not a regular file", self.name(), kind_of(st.st_mode)),
+                format!(
+                    "pidfile {}: is {}, not a regular file",
+                    self.name(),
+                    kind_of(st.st_mode)
+                ),
             ));
         }
         if st.st_nlink != 1 {
@@ -372,7 +397,8 @@ fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid
 pub fn holder(path: &[u8]) -> Result<Option<libc::pid_t>> {
     let path = path::absolute("pidfile", path)?;
     let name = show(path.to_bytes());
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
     let fd = match sys::open(&path, flags, 0) {
         Ok(fd) => fd,
         Err(libc::ENOENT) => return Ok(None),
@@ -400,7 +426,10 @@ fn probe(fd: RawFd, name: &str) -> Result<Option<libc::pid_t>> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(Error::new(
             libc::EINVAL,
-            format!("pidfile {name}: is {}, not a regular file", kind_of(st.st_mode)),
+            format!(
+                "pidfile {name}: is {}, not a regular file",
+                kind_of(st.st_mode)
+            ),
         ));
     }
     let is_held = || match sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB) {
@@ -461,11 +490,7 @@ mod tests {
             std::thread::current().id()
         ));
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::set_permissions(
-            &d,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         d
     }
 

@@ -90,13 +90,15 @@ impl Slot {
 /// Finds the live slot for a locked inode owned by this process.
 pub fn find(_guard: &MutexGuard<'_, ()>, dev: u64, ino: u64) -> Option<SlotId> {
     let me = sys::getpid();
-    TABLE.iter().position(|s| {
-        s.state.load(Ordering::Acquire) == LIVE
-            && s.dev.load(Ordering::Relaxed) == dev
-            && s.ino.load(Ordering::Relaxed) == ino
-            && s.owner.load(Ordering::Relaxed) == me
-    })
-    .map(SlotId)
+    TABLE
+        .iter()
+        .position(|s| {
+            s.state.load(Ordering::Acquire) == LIVE
+                && s.dev.load(Ordering::Relaxed) == dev
+                && s.ino.load(Ordering::Relaxed) == ino
+                && s.owner.load(Ordering::Relaxed) == me
+        })
+        .map(SlotId)
 }
 
 /// Adds one more sharer to a live slot.
@@ -122,8 +124,7 @@ pub fn insert(
         return None;
     }
     for (i, s) in TABLE.iter().enumerate() {
-        if s
-            .state
+        if s.state
             .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
@@ -150,11 +151,6 @@ pub fn insert(
     None
 }
 
-/// The fd of a slot.
-pub fn fd(id: SlotId) -> RawFd {
-    TABLE[id.0].fd.load(Ordering::Relaxed)
-}
-
 /// Whether this process owns (may remove) the slot's file.
 pub fn owned_here(id: SlotId) -> bool {
     let s = &TABLE[id.0];
@@ -171,8 +167,7 @@ pub fn unshare(_guard: &MutexGuard<'_, ()>, id: SlotId) {
     if s.refs.fetch_sub(1, Ordering::AcqRel) > 1 {
         return;
     }
-    if s
-        .state
+    if s.state
         .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
     {
@@ -202,7 +197,8 @@ fn remove_and_close(s: &Slot) {
     let dirfd = s.dirfd.load(Ordering::Relaxed);
     let removed = if dirfd >= 0 {
         let name = s.name();
-        matches!(sys::lstatat(dirfd, name), Ok(st) if same(st)) && sys::unlinkat(dirfd, name).is_ok()
+        matches!(sys::lstatat(dirfd, name), Ok(st) if same(st))
+            && sys::unlinkat(dirfd, name).is_ok()
     } else {
         let path = s.path();
         matches!(sys::lstat(path), Ok(st) if same(st)) && sys::unlink(path).is_ok()
@@ -221,8 +217,7 @@ pub fn release_all_owned() {
         if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != me {
             continue;
         }
-        if s
-            .state
+        if s.state
             .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
@@ -249,24 +244,31 @@ pub fn held_fds(out: &mut [RawFd]) -> usize {
     n
 }
 
-/// Hands every pidfile owned by `from` to this process (the daemon) and writes
-/// this process's pid into it. Async-signal-safe. Returns the first errno.
-pub fn transfer_to_self(from: libc::pid_t) -> Result<(), (i32, RawFd)> {
+/// Makes this process (the daemon) the owner of every pidfile owned by
+/// `from` (the launcher), so that TERMINATE and exit release them here.
+/// Async-signal-safe.
+pub fn take_ownership(from: libc::pid_t) {
     let me = sys::getpid();
-    let line = pid_line(me);
-    let mut first = Ok(());
     for s in TABLE.iter() {
-        if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != from {
-            continue;
-        }
-        s.owner.store(me, Ordering::Relaxed);
-        let fd = s.fd.load(Ordering::Relaxed);
-        let r = write_pid_line(fd, line.as_bytes());
-        if let (Err(e), Ok(())) = (r, &first) {
-            first = Err((e, fd));
+        if s.state.load(Ordering::Acquire) == LIVE && s.owner.load(Ordering::Relaxed) == from {
+            s.owner.store(me, Ordering::Relaxed);
         }
     }
-    first
+}
+
+/// Writes this process's pid into every pidfile it owns. Async-signal-safe.
+/// On failure: (errno, fd) of the first that failed.
+pub fn write_own_pid() -> Result<(), (i32, RawFd)> {
+    let me = sys::getpid();
+    let line = pid_line(me);
+    for s in TABLE.iter() {
+        if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != me {
+            continue;
+        }
+        let fd = s.fd.load(Ordering::Relaxed);
+        write_pid_line(fd, line.as_bytes()).map_err(|e| (e, fd))?;
+    }
+    Ok(())
 }
 
 /// Writes `"<pid>\n"` at offset 0, then cuts the file to that length, so the
@@ -289,17 +291,4 @@ pub fn close_dirfds() {
         let d = s.dirfd.swap(-1, Ordering::Relaxed);
         sys::close(d);
     }
-}
-
-/// Every directory fd in the registry, for the fd-closing step.
-pub fn held_dirfds(out: &mut [RawFd]) -> usize {
-    let mut n = 0;
-    for s in TABLE.iter() {
-        let d = s.dirfd.load(Ordering::Relaxed);
-        if d >= 0 && n < out.len() {
-            out[n] = d;
-            n += 1;
-        }
-    }
-    n
 }

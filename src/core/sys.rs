@@ -103,14 +103,7 @@ pub fn pwrite_all(fd: RawFd, buf: &[u8], offset: i64) -> SysResult<()> {
     while done < buf.len() {
         let rest = &buf[done..];
         // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
-        let n = unsafe {
-            libc::pwrite(
-                fd,
-                rest.as_ptr().cast(),
-                rest.len(),
-                offset + done as i64,
-            )
-        };
+        let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), offset + done as i64) };
         if n < 0 {
             match errno() {
                 libc::EINTR => continue,
@@ -297,7 +290,7 @@ pub fn nofile_limit() -> u64 {
     };
     // SAFETY: `rl` is a valid writable rlimit.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        rl.rlim_cur as u64
+        rl.rlim_cur
     } else {
         1024
     }

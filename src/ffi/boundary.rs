@@ -94,7 +94,5 @@ pub(crate) unsafe fn free_handle<T>(p: *mut T) {
 #[no_mangle]
 pub extern "C" fn d3143_last_error() -> *const c_char {
     static EMPTY: &CStr = c"";
-    call_quiet(EMPTY.as_ptr(), || {
-        LAST_ERROR.with(|l| l.borrow().as_ptr())
-    })
+    call_quiet(EMPTY.as_ptr(), || LAST_ERROR.with(|l| l.borrow().as_ptr()))
 }

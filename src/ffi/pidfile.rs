@@ -11,12 +11,6 @@ pub struct d3143_pidfile {
     inner: PidFile,
 }
 
-impl d3143_pidfile {
-    pub(crate) fn core(&self) -> &PidFile {
-        &self.inner
-    }
-}
-
 /// Creates a pidfile handle for `path` (nothing is opened yet). A relative path
 /// is joined with the current directory now, lexically (no symlink is resolved).
 ///

@@ -1,0 +1,417 @@
+//! `open()`: the steps of a SysV daemon (daemon(7)), in order.
+//!
+//! Everything that can fail without forking happens in the caller first, so
+//! the error returns from `open()`. Then the detach: between `fork()` and
+//! readiness only async-signal-safe work, on data prepared before forking.
+
+use super::error::{show, strerror, Error, Result};
+use super::fds::{self, FdPlan};
+use super::options::{DaemonContext, State};
+use super::privileges::{self, Target};
+use super::readiness::{self, Failure, Outcome, Step};
+use super::registry;
+use super::signals::{self, Prepared};
+use super::sys::{self, RawFd};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once a context of this process has opened: a process is daemonized once.
+static DAEMONIZED: AtomicBool = AtomicBool::new(false);
+
+/// Everything the steps after the fork need, prepared before it.
+struct Plan {
+    target: Target,
+    devnull: RawFd,
+    /// What ends up on 0, 1, 2.
+    streams: [RawFd; 3],
+    fds: FdPlan,
+    signals: Vec<Prepared>,
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        sys::close(self.devnull);
+    }
+}
+
+/// Daemonizes this process as the context says. See the header's
+/// `d3143_ctx_open()` for the contract.
+pub fn open(ctx: &mut DaemonContext) -> Result<()> {
+    match ctx.state {
+        State::Open => return Ok(()),
+        State::Closed => {
+            return Err(Error::new(
+                libc::EALREADY,
+                "open: the context was closed; a process is daemonized once",
+            ))
+        }
+        State::New => {}
+    }
+    if DAEMONIZED.load(Ordering::Relaxed) {
+        return Err(Error::new(
+            libc::EALREADY,
+            "open: this process was already daemonized by another context",
+        ));
+    }
+    // In the caller, before any fork.
+    refuse_other_threads()?;
+    check_preserved_fds(ctx)?;
+    acquire_pidfile(ctx)?;
+    let prepared = prepare_in_caller(ctx).inspect_err(|_| release_pidfile(ctx))?;
+    if ctx.detach {
+        detach(ctx, prepared)
+    } else {
+        become_daemon_in_process(ctx, prepared)
+    }
+}
+
+/// Steps 3-7, after the pidfile: on failure the caller releases the pidfile.
+fn prepare_in_caller(ctx: &mut DaemonContext) -> Result<Plan> {
+    let plan = resolve_before_chroot(ctx)?;
+    enter_root_and_working_directory(ctx)?;
+    limit_core(ctx)?;
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(ctx.umask) };
+    privileges::drop_to(&plan.target, ctx.prevent_core)?;
+    Ok(plan)
+}
+
+/// Step 1: other threads could hold locks a forked child inherits locked; and
+/// id changes must act on the whole process. Refused in both detach modes.
+fn refuse_other_threads() -> Result<()> {
+    // SAFETY: unshare(CLONE_VM) changes nothing in a single-threaded process
+    // and fails with EINVAL when the address space is shared.
+    if unsafe { libc::unshare(libc::CLONE_VM) } == 0 {
+        return Ok(());
+    }
+    let count = std::fs::read_dir("/proc/self/task").ok().map(|d| d.count());
+    match count {
+        Some(1) => Ok(()),
+        Some(n) => Err(Error::new(
+            libc::EBUSY,
+            format!(
+                "open: {} other threads are running; daemonize before starting threads",
+                n - 1
+            ),
+        )),
+        None => Err(Error::new(
+            libc::EBUSY,
+            "open: other threads may be running (the address space is shared and /proc/self/task \
+             cannot tell); daemonize before starting threads",
+        )),
+    }
+}
+
+fn check_preserved_fds(ctx: &DaemonContext) -> Result<()> {
+    match ctx.files_preserve.iter().find(|&&fd| !sys::fd_is_open(fd)) {
+        Some(fd) => Err(Error::new(
+            libc::EBADF,
+            format!("open: preserved fd {fd} is no longer open"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Step 2: the pidfile, acquired as `d3143_pidfile_acquire()` does.
+fn acquire_pidfile(ctx: &mut DaemonContext) -> Result<()> {
+    match &mut ctx.pidfile {
+        Some(pf) => pf.acquire(),
+        None => Ok(()),
+    }
+}
+
+fn release_pidfile(ctx: &mut DaemonContext) {
+    if let Some(pf) = &mut ctx.pidfile {
+        pf.release();
+    }
+}
+
+/// Step 3: names, the fd list and /dev/null, all before the chroot (so a jail
+/// needs no /etc and no /dev); and a directory fd to remove the pidfile from
+/// inside the jail should a later step fail.
+fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
+    let target = privileges::resolve(
+        ctx.uid,
+        ctx.gid,
+        ctx.gid_set,
+        ctx.caller_uid,
+        ctx.initgroups,
+    )?;
+    let devnull = sys::open(
+        c"/dev/null",
+        libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY,
+        0,
+    )
+    .and_then(sys::above_stdio)
+    .map_err(|e| Error::sys(e, "resolving names: opening /dev/null"))?;
+    let streams = [0, 1, 2].map(|i| ctx.streams[i].dup.unwrap_or(devnull));
+    if let (Some(root), Some(pf)) = (&ctx.chroot_directory, &ctx.pidfile) {
+        if let Some(slot) = pf.slot() {
+            let dir = CString::new(super::path::parent(pf.path().to_bytes())).expect("no NUL");
+            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            match sys::open(&dir, flags, 0).and_then(sys::above_stdio) {
+                Ok(d) => registry::set_dirfd(slot, d),
+                Err(e) => {
+                    sys::close(devnull);
+                    return Err(Error::sys(
+                        e,
+                        format!(
+                            "resolving names: opening the pidfile's directory {} before chroot {}",
+                            show(dir.as_bytes()),
+                            show(root.as_bytes())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let mut keep: Vec<RawFd> = ctx.files_preserve.clone();
+    keep.push(devnull);
+    for s in &ctx.streams {
+        keep.extend(s.dup);
+        keep.extend(s.given.filter(|&fd| sys::fd_is_open(fd)));
+    }
+    let mut held = [0; registry::SLOTS];
+    let n = registry::held_fds(&mut held);
+    keep.extend_from_slice(&held[..n]);
+    let fds = FdPlan::new(keep, fds::list_open_fds());
+    let signals = signals::prepare(&ctx.signal_map);
+    Ok(Plan {
+        target,
+        devnull,
+        streams,
+        fds,
+        signals,
+    })
+}
+
+/// Step 4: chroot (after chdir into the jail), then the working directory
+/// resolved inside the jail, so the cwd can never lie outside it.
+fn enter_root_and_working_directory(ctx: &DaemonContext) -> Result<()> {
+    if let Some(root) = &ctx.chroot_directory {
+        let name = show(root.as_bytes());
+        // SAFETY: valid NUL-terminated paths.
+        if unsafe { libc::chdir(root.as_ptr()) } != 0 {
+            return Err(Error::sys(errno(), format!("chroot {name}: chdir")));
+        }
+        // SAFETY: as above.
+        if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
+            return Err(Error::sys(errno(), format!("chroot {name}")));
+        }
+    }
+    let wd = CString::new(ctx.working_directory_in_jail()).expect("no NUL");
+    // SAFETY: valid NUL-terminated path.
+    if unsafe { libc::chdir(wd.as_ptr()) } != 0 {
+        let inside = match &ctx.chroot_directory {
+            Some(r) => format!(" inside the jail {}", show(r.as_bytes())),
+            None => String::new(),
+        };
+        return Err(Error::sys(
+            errno(),
+            format!("working_directory {}{inside}: chdir", show(wd.as_bytes())),
+        ));
+    }
+    Ok(())
+}
+
+/// Step 5: no core files.
+fn limit_core(ctx: &DaemonContext) -> Result<()> {
+    if ctx.prevent_core {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `zero` is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
+            return Err(Error::sys(
+                errno(),
+                "prevent_core: setrlimit(RLIMIT_CORE, 0)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn errno() -> i32 {
+    errno::errno().0
+}
+
+/// The steps of the daemon itself (also run in the caller when not
+/// detaching). Async-signal-safe: only reads the plan.
+fn daemon_steps(plan: &Plan, launcher: libc::pid_t) -> std::result::Result<(), Failure> {
+    registry::take_ownership(launcher);
+    signals::install(&plan.signals).map_err(|(sig, errno)| Failure {
+        step: Step::SignalMap,
+        errno,
+        arg: sig.into(),
+    })?;
+    signals::set_mask(libc::SIG_SETMASK, &signals::empty_set());
+    registry::close_dirfds();
+    plan.fds.close_others();
+    for (target, stdfd) in plan.streams.iter().zip(0..) {
+        sys::dup2(*target, stdfd).map_err(|errno| Failure {
+            step: Step::Dup2,
+            errno,
+            arg: stdfd.into(),
+        })?;
+    }
+    registry::write_own_pid().map_err(|(errno, fd)| Failure {
+        step: Step::WritePid,
+        errno,
+        arg: fd.into(),
+    })
+}
+
+/// After the daemon steps succeeded: the library's temporary fds go, the
+/// context is open.
+fn finish(ctx: &mut DaemonContext, plan: Plan) {
+    for s in &mut ctx.streams {
+        if let Some(fd) = s.dup.take() {
+            sys::close(fd);
+        }
+    }
+    drop(plan);
+    ctx.state = State::Open;
+    DAEMONIZED.store(true, Ordering::Relaxed);
+}
+
+fn flush_stdio() {
+    // SAFETY: fflush(NULL) flushes every C stdio output stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+/// Not detaching: the daemon steps in this process; errors are returned.
+fn become_daemon_in_process(ctx: &mut DaemonContext, plan: Plan) -> Result<()> {
+    flush_stdio();
+    if let Err(f) = daemon_steps(&plan, sys::getpid()) {
+        let e = failure_error(ctx, f);
+        release_pidfile(ctx);
+        return Err(e);
+    }
+    finish(ctx, plan);
+    Ok(())
+}
+
+/// Detaching: fork, setsid, fork; the original process waits for readiness
+/// and exits; only the daemon returns.
+fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
+    let old_mask = signals::set_mask(libc::SIG_SETMASK, &signals::full_set());
+    flush_stdio();
+    let (launcher_end, daemon_end) = match readiness::channel() {
+        Ok(p) => p,
+        Err(e) => {
+            signals::set_mask(libc::SIG_SETMASK, &old_mask);
+            release_pidfile(ctx);
+            return Err(Error::sys(e, "detaching: creating the readiness channel"));
+        }
+    };
+    plan.fds.keep_also(&[daemon_end]);
+    let launcher = sys::getpid();
+    // SAFETY: single-threaded (step 1); the child only does async-signal-safe
+    // work until readiness, on data prepared above.
+    let middle = unsafe { libc::fork() };
+    if middle < 0 {
+        let e = errno();
+        sys::close(launcher_end);
+        sys::close(daemon_end);
+        signals::set_mask(libc::SIG_SETMASK, &old_mask);
+        release_pidfile(ctx);
+        return Err(Error::sys(e, "detaching: fork"));
+    }
+    if middle > 0 {
+        sys::close(daemon_end);
+        signals::set_mask(libc::SIG_SETMASK, &old_mask);
+        wait_for_daemon(ctx, middle, launcher_end);
+    }
+    // The middle process: a new session, then the daemon, which is no
+    // session leader and so can never acquire a controlling terminal.
+    sys::close(launcher_end);
+    let fail = |step, errno| {
+        readiness::send_failure(
+            daemon_end,
+            Failure {
+                step,
+                errno,
+                arg: 0,
+            },
+        );
+        sys::exit_now(1)
+    };
+    // SAFETY: setsid has no memory-safety requirements.
+    if unsafe { libc::setsid() } < 0 {
+        fail(Step::Setsid, errno());
+    }
+    // SAFETY: as for the first fork.
+    match unsafe { libc::fork() } {
+        -1 => fail(Step::SecondFork, errno()),
+        0 => {}
+        _ => sys::exit_now(0),
+    }
+    // The daemon.
+    if let Err(f) = daemon_steps(&plan, launcher) {
+        readiness::send_failure(daemon_end, f);
+        sys::exit_now(1);
+    }
+    readiness::send_ready(daemon_end);
+    finish(ctx, plan);
+    Ok(())
+}
+
+/// The original process: reaps the middle process, waits for the daemon's
+/// word, and exits 0 when it is ready; else prints `<program>: <message>`,
+/// removes the pidfile the daemon could not, and exits 1. Never returns.
+fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
+    let mut status = 0;
+    // SAFETY: `status` is writable; ECHILD (SIGCHLD ignored) is fine.
+    while unsafe { libc::waitpid(middle, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+    let message = match readiness::wait(fd) {
+        Outcome::Ready => sys::exit_now(0),
+        Outcome::Failed(f) => failure_error(ctx, f).message().to_string(),
+        Outcome::FailedUnknown(e) => format!("the daemon failed: {}", strerror(e)),
+        Outcome::Died => "daemon exited before it was ready".to_string(),
+    };
+    let line = format!("{}: {message}\n", program_name());
+    let _ = sys::write_all(2, line.as_bytes());
+    registry::release_all_owned();
+    sys::exit_now(1)
+}
+
+/// The message for a step that failed after the fork.
+fn failure_error(ctx: &DaemonContext, f: Failure) -> Error {
+    let what = match f.step {
+        Step::Setsid => "detaching: setsid".to_string(),
+        Step::SecondFork => "detaching: second fork".to_string(),
+        Step::SignalMap => format!(
+            "signal map: sigaction for {}",
+            signals::describe(f.arg as i32)
+        ),
+        Step::Dup2 => {
+            const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
+            let name = NAMES.get(f.arg as usize).copied().unwrap_or("stream");
+            format!("redirecting {name}: dup2 onto fd {}", f.arg)
+        }
+        Step::WritePid => match &ctx.pidfile {
+            Some(pf) => format!(
+                "writing the daemon's pid into pidfile {} (fd {})",
+                show(pf.path().to_bytes()),
+                f.arg
+            ),
+            None => format!("writing the daemon's pid into a pidfile (fd {})", f.arg),
+        },
+    };
+    Error::sys(f.errno, what)
+}
+
+/// The program's name as `err(3)` prints it.
+fn program_name() -> String {
+    extern "C" {
+        static program_invocation_short_name: *const libc::c_char;
+    }
+    // SAFETY: glibc sets this to a NUL-terminated string (or leaves it NULL).
+    let p = unsafe { program_invocation_short_name };
+    if p.is_null() {
+        return "daemon".to_string();
+    }
+    // SAFETY: non-NULL and NUL-terminated, see above.
+    show(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes())
+}

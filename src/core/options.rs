@@ -1,0 +1,424 @@
+//! DaemonContext's options: PEP 3143's defaults, and setters that validate at
+//! once, so that nothing a setter could have refused fails later.
+
+use super::error::{show, Error, Result};
+use super::path;
+use super::pidfile::PidFile;
+use super::signals::{self, SignalAction};
+use super::sys::{self, RawFd};
+use std::ffi::CString;
+use std::os::raw::c_int;
+
+/// When `open()` detaches (double-forks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detach {
+    /// Never: the steps run in the calling process.
+    Never,
+    /// Always.
+    Always,
+    /// Decided when set: not under init, inetd or systemd, see [`auto_detach`].
+    Auto,
+}
+
+/// The lifecycle of a context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    New,
+    Open,
+    Closed,
+}
+
+/// One of fds 0-2: `/dev/null`, or the library's close-on-exec duplicate of
+/// the fd the caller gave, plus that fd's number (kept open in the daemon if
+/// still open at `open()`).
+#[derive(Debug, Default)]
+pub struct Stream {
+    pub(crate) dup: Option<RawFd>,
+    pub(crate) given: Option<RawFd>,
+}
+
+impl Stream {
+    fn clear(&mut self) {
+        if let Some(fd) = self.dup.take() {
+            sys::close(fd);
+        }
+        self.given = None;
+    }
+}
+
+/// PEP 3143's DaemonContext, with its options.
+#[derive(Debug)]
+pub struct DaemonContext {
+    pub(crate) chroot_directory: Option<CString>,
+    pub(crate) working_directory: CString,
+    pub(crate) umask: libc::mode_t,
+    pub(crate) uid: libc::uid_t,
+    pub(crate) gid: libc::gid_t,
+    pub(crate) caller_uid: libc::uid_t,
+    pub(crate) gid_set: bool,
+    pub(crate) initgroups: bool,
+    pub(crate) prevent_core: bool,
+    pub(crate) detach_mode: Detach,
+    pub(crate) detach: bool,
+    pub(crate) files_preserve: Vec<RawFd>,
+    pub(crate) streams: [Stream; 3],
+    pub(crate) pidfile: Option<PidFile>,
+    pub(crate) signal_map: Vec<(c_int, SignalAction)>,
+    pub(crate) state: State,
+}
+
+/// Whether AUTO detaches: not when the process is pid 1, its parent is pid 1,
+/// fd 0 is a socket, `NOTIFY_SOCKET` is set or `LISTEN_PID` is its pid.
+pub fn auto_detach() -> bool {
+    let me = sys::getpid();
+    if me == 1 || sys::getppid() == 1 {
+        return false;
+    }
+    if matches!(sys::fstat(0), Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFSOCK) {
+        return false;
+    }
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        return false;
+    }
+    let listen_pid = std::env::var("LISTEN_PID").ok();
+    if listen_pid.and_then(|p| p.trim().parse::<libc::pid_t>().ok()) == Some(me) {
+        return false;
+    }
+    true
+}
+
+impl Default for DaemonContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DaemonContext {
+    /// A context with PEP 3143's defaults; uid and gid are the caller's real ids.
+    pub fn new() -> DaemonContext {
+        // SAFETY: getuid/getgid always succeed.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        DaemonContext {
+            chroot_directory: None,
+            working_directory: CString::new("/").expect("no NUL"),
+            umask: 0,
+            uid,
+            gid,
+            caller_uid: uid,
+            gid_set: false,
+            initgroups: false,
+            prevent_core: true,
+            detach_mode: Detach::Auto,
+            detach: auto_detach(),
+            files_preserve: Vec::new(),
+            streams: Default::default(),
+            pidfile: None,
+            signal_map: vec![
+                (libc::SIGTSTP, SignalAction::Ignore),
+                (libc::SIGTTIN, SignalAction::Ignore),
+                (libc::SIGTTOU, SignalAction::Ignore),
+                (libc::SIGTERM, SignalAction::Terminate),
+            ],
+            state: State::New,
+        }
+    }
+
+    fn settable(&self, what: &str) -> Result<()> {
+        if self.state == State::New {
+            Ok(())
+        } else {
+            Err(Error::new(
+                libc::EALREADY,
+                format!("{what}: the context was already opened; options can no longer change"),
+            ))
+        }
+    }
+
+    /// The chroot directory (`None`: no chroot). Relative: joined with the cwd now.
+    pub fn set_chroot_directory(&mut self, dir: Option<&[u8]>) -> Result<()> {
+        self.settable("chroot_directory")?;
+        self.chroot_directory = dir
+            .map(|d| path::absolute("chroot_directory", d))
+            .transpose()?;
+        Ok(())
+    }
+
+    /// The working directory: an absolute path (inside the chroot, see
+    /// [`DaemonContext::working_directory`]).
+    pub fn set_working_directory(&mut self, dir: &[u8]) -> Result<()> {
+        self.settable("working_directory")?;
+        path::check("working_directory", dir)?;
+        if dir[0] != b'/' {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("working_directory {}: must be an absolute path", show(dir)),
+            ));
+        }
+        self.working_directory = CString::new(dir).expect("checked: no NUL");
+        Ok(())
+    }
+
+    /// The umask (at most 0777).
+    pub fn set_umask(&mut self, mask: libc::mode_t) -> Result<()> {
+        self.settable("umask")?;
+        if mask > 0o777 {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("umask {mask:o}: must be at most 0777"),
+            ));
+        }
+        self.umask = mask;
+        Ok(())
+    }
+
+    /// The uid to run as (`(uid_t)-1` is refused).
+    pub fn set_uid(&mut self, uid: libc::uid_t) -> Result<()> {
+        self.settable("uid")?;
+        if uid == libc::uid_t::MAX {
+            return Err(Error::new(libc::EINVAL, "uid (uid_t)-1 is not a user id"));
+        }
+        self.uid = uid;
+        Ok(())
+    }
+
+    /// The gid to run as (`(gid_t)-1` is refused).
+    pub fn set_gid(&mut self, gid: libc::gid_t) -> Result<()> {
+        self.settable("gid")?;
+        if gid == libc::gid_t::MAX {
+            return Err(Error::new(libc::EINVAL, "gid (gid_t)-1 is not a group id"));
+        }
+        self.gid = gid;
+        self.gid_set = true;
+        Ok(())
+    }
+
+    /// Whether the supplementary groups become the uid's group list.
+    pub fn set_initgroups(&mut self, on: bool) -> Result<()> {
+        self.settable("initgroups")?;
+        self.initgroups = on;
+        Ok(())
+    }
+
+    /// Whether core dumps are prevented (RLIMIT_CORE 0, not dumpable).
+    pub fn set_prevent_core(&mut self, on: bool) -> Result<()> {
+        self.settable("prevent_core")?;
+        self.prevent_core = on;
+        Ok(())
+    }
+
+    /// When to detach; AUTO is decided now.
+    pub fn set_detach_process(&mut self, mode: Detach) -> Result<()> {
+        self.settable("detach_process")?;
+        self.detach_mode = mode;
+        self.detach = match mode {
+            Detach::Never => false,
+            Detach::Always => true,
+            Detach::Auto => auto_detach(),
+        };
+        Ok(())
+    }
+
+    /// Whether `open()` will detach, as decided.
+    pub fn will_detach(&self) -> bool {
+        self.detach
+    }
+
+    /// Keeps an fd (>= 3, open) open in the daemon.
+    pub fn preserve_fd(&mut self, fd: RawFd) -> Result<()> {
+        self.settable("files_preserve")?;
+        if fd < 0 {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("files_preserve: fd {fd} is negative"),
+            ));
+        }
+        if fd <= 2 {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("files_preserve: fd {fd} is one of 0-2, which the stdin/stdout/stderr setters govern"),
+            ));
+        }
+        if !sys::fd_is_open(fd) {
+            return Err(Error::new(
+                libc::EBADF,
+                format!("files_preserve: fd {fd} is not open"),
+            ));
+        }
+        if !self.files_preserve.contains(&fd) {
+            self.files_preserve.push(fd);
+        }
+        Ok(())
+    }
+
+    /// Sets stream 0, 1 or 2 to a duplicate of `fd`, or `/dev/null` for `None`.
+    pub fn set_stream(&mut self, which: usize, fd: Option<RawFd>) -> Result<()> {
+        const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
+        let name = NAMES[which];
+        self.settable(name)?;
+        let Some(fd) = fd else {
+            self.streams[which].clear();
+            return Ok(());
+        };
+        if fd < 0 {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("{name}: fd {fd} is negative (use -1 for /dev/null)"),
+            ));
+        }
+        let dup = sys::dup_cloexec(fd, 3).map_err(|e| match e {
+            libc::EBADF => Error::new(libc::EBADF, format!("{name}: fd {fd} is not open")),
+            e => Error::sys(e, format!("{name}: duplicating fd {fd}")),
+        })?;
+        self.streams[which].clear();
+        self.streams[which] = Stream {
+            dup: Some(dup),
+            given: Some(fd),
+        };
+        Ok(())
+    }
+
+    /// The pidfile (`None`: none). Relative: joined with the cwd now.
+    pub fn set_pidfile(&mut self, path: Option<&[u8]>) -> Result<()> {
+        self.settable("pidfile")?;
+        let new = path.map(PidFile::new).transpose()?;
+        self.pidfile = new;
+        Ok(())
+    }
+
+    /// Maps a signal to an action; `None` takes it out of the map.
+    pub fn set_signal(&mut self, sig: c_int, action: Option<SignalAction>) -> Result<()> {
+        self.settable("signal_map")?;
+        match action {
+            Some(a) => signals::check_action(sig, a)?,
+            None => signals::check_signal(sig)?,
+        }
+        self.signal_map.retain(|&(s, _)| s != sig);
+        if let Some(a) = action {
+            self.signal_map.push((sig, a));
+        }
+        Ok(())
+    }
+
+    /// The working directory as the seed's property gives it: with a chroot,
+    /// prefixed with the chroot directory unless already under it by whole
+    /// components, with no repeated or trailing `/`.
+    pub fn working_directory(&self) -> Vec<u8> {
+        let wd = self.working_directory.to_bytes();
+        match &self.chroot_directory {
+            None => wd.to_vec(),
+            Some(root) => {
+                let root = root.to_bytes();
+                if path::is_under(wd, root) {
+                    path::normalize_slashes(wd)
+                } else {
+                    let mut joined = root.to_vec();
+                    joined.push(b'/');
+                    joined.extend_from_slice(wd);
+                    path::normalize_slashes(&joined)
+                }
+            }
+        }
+    }
+
+    /// The working directory as seen from inside the jail (for `chdir` after
+    /// `chroot`): the path with the chroot prefix taken off when it lies under it.
+    pub(crate) fn working_directory_in_jail(&self) -> Vec<u8> {
+        let wd = self.working_directory.to_bytes();
+        match &self.chroot_directory {
+            Some(root) if path::is_under(wd, root.to_bytes()) => {
+                let root = path::normalize_slashes(root.to_bytes());
+                let wd = path::normalize_slashes(wd);
+                if root == b"/" {
+                    return wd;
+                }
+                let rest = &wd[root.len()..];
+                if rest.is_empty() {
+                    b"/".to_vec()
+                } else {
+                    rest.to_vec()
+                }
+            }
+            _ => wd.to_vec(),
+        }
+    }
+
+    /// Whether the context is open.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Marks the context closed. It does not remove the pidfile: that happens
+    /// when the process ends.
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.state = State::Closed;
+        }
+    }
+}
+
+impl Drop for DaemonContext {
+    fn drop(&mut self) {
+        for s in &mut self.streams {
+            s.clear();
+        }
+        // An open context's pidfile belongs to the process now: it is released
+        // at exit (or by TERMINATE), not when the handle goes.
+        if self.state != State::New {
+            if let Some(pf) = &mut self.pidfile {
+                pf.keep_until_exit();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chroot_rule() {
+        let mut c = DaemonContext::new();
+        c.set_working_directory(b"/var/lib").unwrap();
+        assert_eq!(c.working_directory(), b"/var/lib");
+        c.set_chroot_directory(Some(b"/srv/jail")).unwrap();
+        assert_eq!(c.working_directory(), b"/srv/jail/var/lib");
+        assert_eq!(c.working_directory_in_jail(), b"/var/lib");
+        c.set_working_directory(b"/").unwrap();
+        assert_eq!(c.working_directory(), b"/srv/jail");
+        c.set_working_directory(b"/srv/jail/data/").unwrap();
+        assert_eq!(c.working_directory(), b"/srv/jail/data");
+        assert_eq!(c.working_directory_in_jail(), b"/data");
+        c.set_chroot_directory(Some(b"/tmp/jail")).unwrap();
+        c.set_working_directory(b"/tmp/jailbreak").unwrap();
+        assert_eq!(c.working_directory(), b"/tmp/jail/tmp/jailbreak");
+        c.set_working_directory(b"/tmp/jail").unwrap();
+        assert_eq!(c.working_directory_in_jail(), b"/");
+    }
+
+    #[test]
+    fn setter_validation() {
+        let mut c = DaemonContext::new();
+        assert_eq!(c.set_umask(0o1000).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(
+            c.set_working_directory(b"rel").unwrap_err().errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            c.set_working_directory(b"").unwrap_err().errno(),
+            libc::EINVAL
+        );
+        assert_eq!(c.set_uid(u32::MAX).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(c.preserve_fd(1).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(c.preserve_fd(-3).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(c.preserve_fd(999_999).unwrap_err().errno(), libc::EBADF);
+        assert_eq!(
+            c.set_stream(1, Some(999_999)).unwrap_err().errno(),
+            libc::EBADF
+        );
+        assert!(c
+            .set_signal(libc::SIGHUP, Some(SignalAction::Terminate))
+            .is_ok());
+        assert!(c.set_signal(libc::SIGTERM, None).is_ok());
+        assert!(!c.signal_map.iter().any(|&(s, _)| s == libc::SIGTERM));
+    }
+}

@@ -1,0 +1,355 @@
+//! `d3143_ctx`: the C face of [`crate::core::DaemonContext`].
+
+use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
+use crate::core::{self, DaemonContext, Detach, Error, SignalAction};
+use std::ffi::CString;
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+
+/// Never detach: `d3143_ctx_open()` runs every step in the calling process.
+pub const D3143_DETACH_NEVER: c_int = 0;
+/// Always detach (double fork).
+pub const D3143_DETACH_ALWAYS: c_int = 1;
+/// Detach unless started by init, inetd or systemd: no detach when the
+/// process is pid 1, its parent is pid 1, fd 0 is a socket, `NOTIFY_SOCKET`
+/// is set, or `LISTEN_PID` is its pid. Decided when set (and at `d3143_ctx_new()`).
+pub const D3143_DETACH_AUTO: c_int = 2;
+
+/// Take the signal out of the map: its disposition is left as it is at open.
+pub const D3143_SIG_UNCHANGED: c_int = 0;
+/// `SIG_DFL`.
+pub const D3143_SIG_DEFAULT: c_int = 1;
+/// `SIG_IGN` (the PEP's `None`); not for SIGSEGV, SIGBUS, SIGILL, SIGFPE.
+pub const D3143_SIG_IGNORE: c_int = 2;
+/// `d3143_terminate()`: release the pidfile, then die of the signal. Only for
+/// signals whose default action ends the process.
+pub const D3143_SIG_TERMINATE: c_int = 3;
+
+/// A DaemonContext (PEP 3143): options, then `d3143_ctx_open()`.
+/// Create with `d3143_ctx_new()`, free with `d3143_ctx_free()`.
+pub struct d3143_ctx {
+    inner: DaemonContext,
+    /// `d3143_ctx_working_directory()`'s string, remade by the setters it depends on.
+    wd: CString,
+}
+
+impl d3143_ctx {
+    fn refresh_wd(&mut self) {
+        self.wd = CString::new(self.inner.working_directory()).unwrap_or_default();
+    }
+}
+
+/// Creates a context with PEP 3143's defaults: no chroot, working directory
+/// `"/"`, umask 0, the caller's real uid and gid (read now), initgroups off,
+/// prevent_core on, detach AUTO (decided now), no preserved fds, stdin/stdout/
+/// stderr on `/dev/null`, no pidfile, and the signal map SIGTSTP, SIGTTIN,
+/// SIGTTOU ignored and SIGTERM TERMINATE. NULL with errno only if memory fails.
+#[no_mangle]
+pub extern "C" fn d3143_ctx_new() -> *mut d3143_ctx {
+    call(ptr::null_mut(), || {
+        let mut c = d3143_ctx {
+            inner: DaemonContext::new(),
+            wd: CString::default(),
+        };
+        c.refresh_wd();
+        Ok(Box::into_raw(Box::new(c)))
+    })
+}
+
+/// Frees a context. On an open context this frees the handle only: the
+/// process stays a daemon and its pidfile is released when it ends. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_free(ctx: *mut d3143_ctx) {
+    // SAFETY: the C caller passes NULL or a handle from d3143_ctx_new, once.
+    call_quiet((), || unsafe { free_handle(ctx) })
+}
+
+/// Runs a setter body on a non-NULL handle.
+fn with_ctx(
+    ctx: *mut d3143_ctx,
+    func: &str,
+    body: impl FnOnce(&mut d3143_ctx) -> Result<(), Error>,
+) -> c_int {
+    call_int(|| {
+        // SAFETY: the C caller passes NULL or a live handle used by this thread only.
+        let c = unsafe { handle_mut(ctx, func) }?;
+        body(c)
+    })
+}
+
+/// Optional path argument: NULL is `None`.
+///
+/// # Safety
+/// `s` is NULL or a NUL-terminated string valid for `'a`.
+unsafe fn opt_path<'a>(s: *const c_char, func: &str) -> Result<Option<&'a [u8]>, Error> {
+    if s.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: non-NULL, NUL-terminated by the caller's contract.
+        unsafe { bytes_arg(s, func, "path") }.map(Some)
+    }
+}
+
+/// Sets the chroot directory; NULL: no chroot. A relative path is joined with
+/// the current directory now. The jail needs no /dev or /etc: names and
+/// /dev/null are resolved before the chroot. Errors: `EINVAL` (empty),
+/// `ENAMETOOLONG`, `EALREADY` (after open).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_chroot_directory(
+    ctx: *mut d3143_ctx,
+    path: *const c_char,
+) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_chroot_directory", |c| {
+        // SAFETY: the C caller passes NULL or a NUL-terminated string.
+        let p = unsafe { opt_path(path, "d3143_ctx_set_chroot_directory") }?;
+        c.inner.set_chroot_directory(p)?;
+        c.refresh_wd();
+        Ok(())
+    })
+}
+
+/// Sets the working directory: an absolute path (`EINVAL` otherwise), entered
+/// inside the jail when there is a chroot (see `d3143_ctx_working_directory()`).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_working_directory(
+    ctx: *mut d3143_ctx,
+    path: *const c_char,
+) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_working_directory", |c| {
+        // SAFETY: the C caller passes NULL or a NUL-terminated string.
+        let p = unsafe { bytes_arg(path, "d3143_ctx_set_working_directory", "path") }?;
+        c.inner.set_working_directory(p)?;
+        c.refresh_wd();
+        Ok(())
+    })
+}
+
+/// Sets the umask the daemon runs with (at most 0777, else `EINVAL`).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_umask(ctx: *mut d3143_ctx, mask: libc::mode_t) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_umask", |c| c.inner.set_umask(mask))
+}
+
+/// Sets the uid to run as (`0` is root, a real value; `(uid_t)-1`: `EINVAL`).
+/// Without a gid set, a uid other than the caller's also sets that user's
+/// primary gid (resolved at open; no passwd entry: open fails with `EINVAL`).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_uid(ctx: *mut d3143_ctx, uid: libc::uid_t) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_uid", |c| c.inner.set_uid(uid))
+}
+
+/// Sets the gid to run as (`(gid_t)-1`: `EINVAL`).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_gid(ctx: *mut d3143_ctx, gid: libc::gid_t) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_gid", |c| c.inner.set_gid(gid))
+}
+
+/// With initgroups on, the supplementary groups become the uid's group list
+/// (`getgrouplist()`, resolved before the chroot); off (the default), exactly
+/// `{gid}` on any change of ids. Root's groups never survive a drop.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_initgroups(ctx: *mut d3143_ctx, on: bool) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_initgroups", |c| {
+        c.inner.set_initgroups(on)
+    })
+}
+
+/// With prevent_core on (the default): RLIMIT_CORE soft and hard 0, and
+/// `PR_SET_DUMPABLE` 0 after the privilege drop.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_prevent_core(ctx: *mut d3143_ctx, on: bool) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_prevent_core", |c| {
+        c.inner.set_prevent_core(on)
+    })
+}
+
+/// Sets when to detach: `D3143_DETACH_NEVER`, `_ALWAYS` or `_AUTO` (decided
+/// now); anything else `EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_detach_process(ctx: *mut d3143_ctx, mode: c_int) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_detach_process", |c| {
+        let m = match mode {
+            D3143_DETACH_NEVER => Detach::Never,
+            D3143_DETACH_ALWAYS => Detach::Always,
+            D3143_DETACH_AUTO => Detach::Auto,
+            _ => {
+                return Err(Error::new(
+                    libc::EINVAL,
+                    format!("detach_process: {mode} is not a D3143_DETACH_* value"),
+                ))
+            }
+        };
+        c.inner.set_detach_process(m)
+    })
+}
+
+/// Keeps `fd` open in the daemon (files_preserve). `fd` must be >= 3
+/// (`EINVAL`: 0-2 are governed by the stream setters, negative) and open
+/// (`EBADF`); open() checks again before forking. Every other fd is closed.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_preserve_fd(ctx: *mut d3143_ctx, fd: c_int) -> c_int {
+    with_ctx(ctx, "d3143_ctx_preserve_fd", |c| c.inner.preserve_fd(fd))
+}
+
+fn set_stream(ctx: *mut d3143_ctx, func: &str, which: usize, fd: c_int) -> c_int {
+    with_ctx(ctx, func, |c| {
+        c.inner
+            .set_stream(which, if fd == -1 { None } else { Some(fd) })
+    })
+}
+
+/// Sets what the daemon's stdin (fd 0) is: a duplicate of `fd`, taken now (the
+/// caller may close or reuse its fd), or `/dev/null` for -1. `fd` itself also
+/// stays open in the daemon if it is still open at open(). Errors: `EINVAL`
+/// (other negative), `EBADF` (not open).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_stdin(ctx: *mut d3143_ctx, fd: c_int) -> c_int {
+    set_stream(ctx, "d3143_ctx_set_stdin", 0, fd)
+}
+
+/// Sets the daemon's stdout (fd 1), as `d3143_ctx_set_stdin()` does;
+/// `stdout=2, stderr=1` swaps work.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_stdout(ctx: *mut d3143_ctx, fd: c_int) -> c_int {
+    set_stream(ctx, "d3143_ctx_set_stdout", 1, fd)
+}
+
+/// Sets the daemon's stderr (fd 2), as `d3143_ctx_set_stdin()` does.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_stderr(ctx: *mut d3143_ctx, fd: c_int) -> c_int {
+    set_stream(ctx, "d3143_ctx_set_stderr", 2, fd)
+}
+
+/// Sets the pidfile (a host path, acquired before the chroot); NULL: none. A
+/// relative path is joined with the current directory now. At open it is
+/// acquired as `d3143_pidfile_acquire()` does: held by another process, open
+/// fails in the caller with `EEXIST` naming its pid.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_pidfile(ctx: *mut d3143_ctx, path: *const c_char) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_pidfile", |c| {
+        // SAFETY: the C caller passes NULL or a NUL-terminated string.
+        let p = unsafe { opt_path(path, "d3143_ctx_set_pidfile") }?;
+        c.inner.set_pidfile(p)
+    })
+}
+
+/// Maps a signal to a `D3143_SIG_*` action. Valid signals: 1..SIGRTMAX except
+/// SIGKILL, SIGSTOP and 32..SIGRTMIN-1; TERMINATE only for signals whose
+/// default action ends the process; IGNORE not for SIGSEGV/SIGBUS/SIGILL/
+/// SIGFPE. Otherwise `EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_signal(
+    ctx: *mut d3143_ctx,
+    signum: c_int,
+    action: c_int,
+) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_signal", |c| {
+        let a = match action {
+            D3143_SIG_UNCHANGED => None,
+            D3143_SIG_DEFAULT => Some(SignalAction::Default),
+            D3143_SIG_IGNORE => Some(SignalAction::Ignore),
+            D3143_SIG_TERMINATE => Some(SignalAction::Terminate),
+            _ => {
+                return Err(Error::new(
+                    libc::EINVAL,
+                    format!("signal map: {action} is not a D3143_SIG_* action"),
+                ))
+            }
+        };
+        c.inner.set_signal(signum, a)
+    })
+}
+
+/// Maps a signal to a C handler, installed at open with `SA_RESTART` and an
+/// empty `sa_mask`, replacing (not chaining) the previous one. NULL, `SIG_DFL`,
+/// `SIG_IGN` or `SIG_ERR`: `EINVAL` (use `d3143_ctx_set_signal()`).
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_signal_handler(
+    ctx: *mut d3143_ctx,
+    signum: c_int,
+    handler: Option<unsafe extern "C" fn(c_int)>,
+) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_signal_handler", |c| {
+        let h = match handler {
+            Some(h) if h as usize != libc::SIG_IGN && h as usize != libc::SIG_ERR => h,
+            _ => {
+                return Err(Error::new(
+                    libc::EINVAL,
+                    format!(
+                        "signal map: {}: the handler is NULL, SIG_DFL, SIG_IGN or SIG_ERR",
+                        core::signals::describe(signum)
+                    ),
+                ))
+            }
+        };
+        c.inner.set_signal(signum, Some(SignalAction::Handler(h)))
+    })
+}
+
+/// The working directory as the daemon sees it from the host: with a chroot,
+/// the working directory prefixed with the chroot directory unless already
+/// under it by whole path components (`/tmp/jailbreak` is not under
+/// `/tmp/jail`), with no repeated or trailing `/`; without, as set. Valid until
+/// the next setter or free; NULL with `EINVAL` for a NULL handle.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *const c_char {
+    call(ptr::null(), || {
+        // SAFETY: the C caller passes NULL or a live handle.
+        let c = unsafe { ctx.as_ref() }
+            .ok_or_else(|| null("d3143_ctx_working_directory", "the handle"))?;
+        Ok(c.wd.as_ptr())
+    })
+}
+
+/// Daemonizes the process. In the caller, before any fork (each failure
+/// returns -1 with errno and a message naming the step, and leaves no pidfile
+/// locked): 1. other threads refused (`EBUSY`); 2. the pidfile acquired
+/// (`EEXIST` naming the holder's pid); 3. names, the fd list and /dev/null
+/// resolved; 4. chroot, then chdir to the working directory inside the jail;
+/// 5. RLIMIT_CORE 0; 6. umask; 7. groups, gid, uid changed and verified
+/// (`EPERM` if the drop could be undone). A failure at step 4 or later leaves
+/// the process changed: the caller should exit.
+///
+/// Detaching: fork, setsid, fork. The ORIGINAL process never returns: it
+/// exits 0 when the daemon is ready, or prints `<program>: <message>` to its
+/// stderr and exits 1 when the daemon fails or dies first. In the daemon (or
+/// in the caller when not detaching): the signal map installed, the signal
+/// mask emptied, every fd closed but 0-2, the preserved ones and the
+/// library's own; the stream targets on 0, 1, 2; the daemon's pid in the
+/// pidfile; then open() returns 0.
+///
+/// On an open context: 0, nothing done. After `d3143_ctx_close()`, or on a
+/// second context once one was opened: `EALREADY`. A failed open may be retried.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
+    with_ctx(ctx, "d3143_ctx_open", |c| core::open(&mut c.inner))
+}
+
+/// Whether the context is open; false for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_is_open(ctx: *const d3143_ctx) -> bool {
+    // SAFETY: the C caller passes NULL or a live handle.
+    call_quiet(false, || {
+        unsafe { ctx.as_ref() }.is_some_and(|c| c.inner.is_open())
+    })
+}
+
+/// Marks the context closed (`is_open` false) and returns 0. It does not
+/// remove the pidfile: that happens when the process ends. A closed context
+/// cannot be opened again (`EALREADY`). Never-opened: nothing happens.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_close(ctx: *mut d3143_ctx) -> c_int {
+    with_ctx(ctx, "d3143_ctx_close", |c| {
+        c.inner.close();
+        Ok(())
+    })
+}
+
+/// The TERMINATE action, callable from a signal handler: releases every
+/// pidfile this process owns (async-signal-safe; a forked worker that does not
+/// own it removes nothing), then sets `signum` to its default action, unblocks
+/// and raises it, and `_exit(128 + signum)` if still alive. Never returns.
+#[no_mangle]
+pub extern "C" fn d3143_terminate(signum: c_int) {
+    call_quiet((), || core::terminate(signum))
+}
