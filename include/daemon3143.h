@@ -20,6 +20,11 @@
 
 
 /**
+ * The longest message a daemon can report.
+ */
+#define MESSAGE_MAX 1024
+
+/**
  * Never detach: `d3143_ctx_open()` runs every step in the calling process.
  */
 #define D3143_DETACH_NEVER 0
@@ -56,6 +61,23 @@
  * signals whose default action ends the process.
  */
 #define D3143_SIG_TERMINATE 3
+
+/**
+ * Queue the signal as data: read it with `d3143_ctx_next_signal()` when
+ * `d3143_ctx_signal_fd()` is readable.
+ */
+#define D3143_SIG_QUEUE 4
+
+/**
+ * Readiness is reported when `d3143_ctx_open()` returns in the daemon (default).
+ */
+#define D3143_READY_ON_OPEN 0
+
+/**
+ * Readiness is reported by `d3143_ctx_notify_ready()` (or a failure by
+ * `d3143_ctx_notify_failure()`); the launcher waits until then.
+ */
+#define D3143_READY_MANUAL 1
 
 /**
  * The major version of this header (checked against the crate version by a test).
@@ -238,8 +260,81 @@ const char *d3143_ctx_working_directory(const d3143_ctx *ctx);
  *
  * On an open context: 0, nothing done. After `d3143_ctx_close()`, or on a
  * second context once one was opened: `EALREADY`. A failed open may be retried.
+ *
+ * Readiness (ON_OPEN mode) is also sent to systemd (`READY=1` and
+ * `MAINPID=<pid>`, when `NOTIFY_SOCKET` is set) and to the s6 readiness fd.
+ * A systemd socket that refuses does not fail open(): it returns 0 and
+ * `d3143_last_error()` says what went wrong. With `LISTEN_PID` naming the
+ * caller, the `LISTEN_FDS` fds from 3 on are kept and `LISTEN_PID` is set to
+ * the daemon's pid.
  */
 int d3143_ctx_open(d3143_ctx *ctx);
+
+/**
+ * Sets when readiness is reported: `D3143_READY_ON_OPEN` (the default) or
+ * `D3143_READY_MANUAL`, where the launcher keeps waiting after open()
+ * returns in the daemon until `d3143_ctx_notify_ready()` or
+ * `d3143_ctx_notify_failure()`. Other values: `EINVAL`.
+ */
+int d3143_ctx_set_ready_mode(d3143_ctx *ctx, int mode);
+
+/**
+ * Sets how long the launcher waits for readiness, in milliseconds; 0 (the
+ * default): for ever; negative: `EINVAL`. When it passes, the launcher kills
+ * the daemon (SIGKILL, by its pid), removes the pidfile, prints
+ * `<program>: daemon (pid N) was not ready after MS ms; killed it` and exits 1.
+ */
+int d3143_ctx_set_ready_timeout(d3143_ctx *ctx, int ms);
+
+/**
+ * s6-style readiness: at readiness `"\n"` is written to `fd` and it is closed.
+ * `fd` must be 3 or above (`EINVAL`) and open (`EBADF`); -1: none.
+ */
+int d3143_ctx_set_ready_fd(d3143_ctx *ctx, int fd);
+
+/**
+ * MANUAL mode: reports readiness. The launcher exits 0; systemd gets
+ * `READY=1` and `MAINPID=<pid>`; the s6 fd gets `"\n"`. Returns 0; once
+ * reported already (or in ON_OPEN mode): 0, nothing happens. Before open:
+ * -1 `EINVAL`; in a process other than the daemon (a forked worker): -1
+ * `EPERM`, nothing sent. If systemd's socket refuses, everything else was
+ * still reported and -1 is returned with its errno. Never blocks.
+ */
+int d3143_ctx_notify_ready(d3143_ctx *ctx);
+
+/**
+ * MANUAL mode: reports a failure. The launcher prints
+ * `<program>: <message>` and exits with `status` (1..255, else `EINVAL`);
+ * systemd gets `STATUS=<message>`; the s6 fd is closed unwritten. The
+ * daemon should exit then. `message` may be NULL. Same rules as
+ * `d3143_ctx_notify_ready()`.
+ */
+int d3143_ctx_notify_failure(d3143_ctx *ctx, int status, const char *message);
+
+/**
+ * The signal fd of the `D3143_SIG_QUEUE` action: readable while a queued
+ * signal is pending (close-on-exec, non-blocking; owned by the context, do
+ * not close it). -1 with `EINVAL` for NULL or when no signal is mapped to
+ * `D3143_SIG_QUEUE`.
+ */
+int d3143_ctx_signal_fd(const d3143_ctx *ctx);
+
+/**
+ * The next queued signal's number, 0 when none is pending (never blocks).
+ * Each delivery is queued once, in order; the kernel may merge repeats of a
+ * standard signal that arrive while one is pending, but never realtime ones.
+ * -1 with `EINVAL` for NULL.
+ */
+int d3143_ctx_next_signal(d3143_ctx *ctx);
+
+/**
+ * Sends `state` to systemd (`NOTIFY_SOCKET`) as one datagram, e.g.
+ * `"RELOADING=1"`, `"STOPPING=1"`, `"WATCHDOG=1"`, `"STATUS=..."`. Returns 0
+ * when sent, and 0 when `NOTIFY_SOCKET` is unset (nothing to notify); -1 with
+ * errno when the socket refuses (the message names it) or `state` is NULL or
+ * empty (`EINVAL`). Thread-safe; never blocks.
+ */
+int d3143_notify(const char *state);
 
 /**
  * Whether the context is open; false for NULL.

@@ -6,7 +6,8 @@
 
 use super::error::{show, strerror, Error, Result};
 use super::fds::{self, FdPlan};
-use super::options::{DaemonContext, State};
+use super::notify::Notifier;
+use super::options::{report_ready, DaemonContext, ReadyMode, State};
 use super::privileges::{self, Target};
 use super::readiness::{self, Failure, Outcome, Step};
 use super::registry;
@@ -26,6 +27,10 @@ struct Plan {
     streams: [RawFd; 3],
     fds: FdPlan,
     signals: Vec<Prepared>,
+    /// systemd's socket, when `NOTIFY_SOCKET` is set and usable.
+    notifier: Option<Notifier>,
+    /// Whether `LISTEN_PID` named this process (socket activation).
+    activated: bool,
 }
 
 impl Drop for Plan {
@@ -174,6 +179,19 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
     let mut held = [0; registry::SLOTS];
     let n = registry::held_fds(&mut held);
     keep.extend_from_slice(&held[..n]);
+    if let Some((r, w)) = ctx.queue {
+        keep.extend([r, w]);
+    }
+    keep.extend(ctx.ready_fd);
+    let activated = socket_activation_fds(&mut keep);
+    let notifier = match Notifier::from_env() {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.warning = Some(e);
+            None
+        }
+    };
+    keep.extend(notifier.as_ref().map(Notifier::fd));
     let fds = FdPlan::new(keep, fds::list_open_fds());
     let signals = signals::prepare(&ctx.signal_map);
     Ok(Plan {
@@ -182,7 +200,25 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
         streams,
         fds,
         signals,
+        notifier,
+        activated,
     })
+}
+
+/// Socket activation: with `LISTEN_PID` naming this process, the
+/// `LISTEN_FDS` fds from 3 on are kept. Returns whether that is the case.
+fn socket_activation_fds(keep: &mut Vec<RawFd>) -> bool {
+    let var = |k| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    if var("LISTEN_PID") != Some(sys::getpid().into()) {
+        return false;
+    }
+    let n = var("LISTEN_FDS").unwrap_or(0).clamp(0, 65536) as RawFd;
+    keep.extend(3..3 + n);
+    true
 }
 
 /// Step 4: chroot (after chdir into the jail), then the working directory
@@ -238,8 +274,13 @@ fn errno() -> i32 {
 
 /// The steps of the daemon itself (also run in the caller when not
 /// detaching). Async-signal-safe: only reads the plan.
-fn daemon_steps(plan: &Plan, launcher: libc::pid_t) -> std::result::Result<(), Failure> {
+fn daemon_steps(
+    plan: &Plan,
+    launcher: libc::pid_t,
+    queue: Option<RawFd>,
+) -> std::result::Result<(), Failure> {
     registry::take_ownership(launcher);
+    signals::set_queue_fd(queue.unwrap_or(-1));
     signals::install(&plan.signals).map_err(|(sig, errno)| Failure {
         step: Step::SignalMap,
         errno,
@@ -262,15 +303,39 @@ fn daemon_steps(plan: &Plan, launcher: libc::pid_t) -> std::result::Result<(), F
     })
 }
 
-/// After the daemon steps succeeded: the library's temporary fds go, the
-/// context is open.
-fn finish(ctx: &mut DaemonContext, plan: Plan) {
+/// Readiness, at open (ON_OPEN) or kept for `notify_ready()` (MANUAL).
+/// Async-signal-safe in ON_OPEN mode; returns systemd's errno if it refused.
+fn ready_or_keep(
+    ctx: &mut DaemonContext,
+    plan: &mut Plan,
+    channel: Option<RawFd>,
+) -> std::result::Result<(), i32> {
+    if ctx.ready_mode == ReadyMode::OnOpen {
+        return report_ready(channel, plan.notifier.as_ref(), ctx.ready_fd);
+    }
+    ctx.pending.channel = channel;
+    ctx.pending.notifier = plan.notifier.take();
+    ctx.pending.ready_fd = ctx.ready_fd;
+    ctx.pending.daemon = sys::getpid();
+    Ok(())
+}
+
+/// After the daemon steps and readiness: the library's temporary fds go, the
+/// context is open, socket activation follows the daemon's pid.
+fn finish(ctx: &mut DaemonContext, plan: Plan, systemd: std::result::Result<(), i32>) {
     for s in &mut ctx.streams {
         if let Some(fd) = s.dup.take() {
             sys::close(fd);
         }
     }
+    if let (Err(e), Some(n)) = (systemd, &plan.notifier) {
+        ctx.warning = Some(n.error(e, "READY=1"));
+    }
+    if plan.activated {
+        std::env::set_var("LISTEN_PID", sys::getpid().to_string());
+    }
     drop(plan);
+    ctx.ready_fd = None;
     ctx.state = State::Open;
     DAEMONIZED.store(true, Ordering::Relaxed);
 }
@@ -281,14 +346,16 @@ fn flush_stdio() {
 }
 
 /// Not detaching: the daemon steps in this process; errors are returned.
-fn become_daemon_in_process(ctx: &mut DaemonContext, plan: Plan) -> Result<()> {
+fn become_daemon_in_process(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
     flush_stdio();
-    if let Err(f) = daemon_steps(&plan, sys::getpid()) {
+    let queue = ctx.queue.map(|(_, w)| w);
+    if let Err(f) = daemon_steps(&plan, sys::getpid(), queue) {
         let e = failure_error(ctx, f);
         release_pidfile(ctx);
         return Err(e);
     }
-    finish(ctx, plan);
+    let systemd = ready_or_keep(ctx, &mut plan, None);
+    finish(ctx, plan, systemd);
     Ok(())
 }
 
@@ -345,15 +412,19 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
     match unsafe { libc::fork() } {
         -1 => fail(Step::SecondFork, errno()),
         0 => {}
-        _ => sys::exit_now(0),
+        daemon => {
+            readiness::send_pid(daemon_end, daemon);
+            sys::exit_now(0)
+        }
     }
     // The daemon.
-    if let Err(f) = daemon_steps(&plan, launcher) {
+    let queue = ctx.queue.map(|(_, w)| w);
+    if let Err(f) = daemon_steps(&plan, launcher, queue) {
         readiness::send_failure(daemon_end, f);
         sys::exit_now(1);
     }
-    readiness::send_ready(daemon_end);
-    finish(ctx, plan);
+    let systemd = ready_or_keep(ctx, &mut plan, Some(daemon_end));
+    finish(ctx, plan, systemd);
     Ok(())
 }
 
@@ -364,16 +435,35 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
     let mut status = 0;
     // SAFETY: `status` is writable; ECHILD (SIGCHLD ignored) is fine.
     while unsafe { libc::waitpid(middle, &mut status, 0) } < 0 && errno() == libc::EINTR {}
-    let message = match readiness::wait(fd) {
+    let (outcome, daemon) = readiness::wait(fd, ctx.ready_timeout);
+    let (status, message) = match outcome {
         Outcome::Ready => sys::exit_now(0),
-        Outcome::Failed(f) => failure_error(ctx, f).message().to_string(),
-        Outcome::FailedUnknown(e) => format!("the daemon failed: {}", strerror(e)),
-        Outcome::Died => "daemon exited before it was ready".to_string(),
+        Outcome::Failed(f) => (1, failure_error(ctx, f).message().to_string()),
+        Outcome::FailedUnknown(e) => (1, format!("the daemon failed: {}", strerror(e))),
+        Outcome::Reported(status, msg) if msg.is_empty() => {
+            (status, "the daemon reported a failure".to_string())
+        }
+        Outcome::Reported(status, msg) => (status, show(&msg)),
+        Outcome::Died => (1, "daemon exited before it was ready".to_string()),
+        Outcome::TimedOut => {
+            let ms = ctx.ready_timeout.unwrap_or_default().as_millis();
+            match daemon.filter(|&p| p > 1) {
+                Some(pid) => {
+                    // SAFETY: kill has no memory-safety requirements; pid > 1.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    (
+                        1,
+                        format!("daemon (pid {pid}) was not ready after {ms} ms; killed it"),
+                    )
+                }
+                None => (1, format!("daemon was not ready after {ms} ms")),
+            }
+        }
     };
     let line = format!("{}: {message}\n", program_name());
     let _ = sys::write_all(2, line.as_bytes());
     registry::release_all_owned();
-    sys::exit_now(1)
+    sys::exit_now(status)
 }
 
 /// The message for a step that failed after the fork.

@@ -5,6 +5,7 @@ pub mod asbuf;
 pub mod daemonize;
 pub mod error;
 pub mod fds;
+pub mod notify;
 pub mod options;
 pub mod path;
 pub mod pidfile;
@@ -16,6 +17,7 @@ pub mod sys;
 
 pub use daemonize::open;
 pub use error::{Error, Result};
-pub use options::{DaemonContext, Detach};
+pub use notify::notify;
+pub use options::{DaemonContext, Detach, ReadyMode};
 pub use pidfile::{holder, PidFile};
 pub use signals::{terminate, SignalAction};

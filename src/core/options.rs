@@ -2,12 +2,15 @@
 //! once, so that nothing a setter could have refused fails later.
 
 use super::error::{show, Error, Result};
+use super::notify::Notifier;
 use super::path;
 use super::pidfile::PidFile;
+use super::readiness;
 use super::signals::{self, SignalAction};
 use super::sys::{self, RawFd};
 use std::ffi::CString;
 use std::os::raw::c_int;
+use std::time::Duration;
 
 /// When `open()` detaches (double-forks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,42 @@ pub enum Detach {
     Always,
     /// Decided when set: not under init, inetd or systemd, see [`auto_detach`].
     Auto,
+}
+
+/// When readiness is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyMode {
+    /// When `open()` returns in the daemon (the default).
+    OnOpen,
+    /// When the daemon calls [`DaemonContext::notify_ready`] (or
+    /// [`DaemonContext::notify_failure`]).
+    Manual,
+}
+
+/// Readiness not yet reported (MANUAL mode), kept by the daemon after `open()`.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// The channel to the launcher (detached only).
+    pub(crate) channel: Option<RawFd>,
+    pub(crate) notifier: Option<Notifier>,
+    /// The s6-style readiness fd.
+    pub(crate) ready_fd: Option<RawFd>,
+    /// The process allowed to report (the daemon).
+    pub(crate) daemon: libc::pid_t,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.channel.is_none() && self.notifier.is_none() && self.ready_fd.is_none()
+    }
+
+    fn take_fds(&mut self) -> (Option<RawFd>, Option<Notifier>, Option<RawFd>) {
+        (
+            self.channel.take(),
+            self.notifier.take(),
+            self.ready_fd.take(),
+        )
+    }
 }
 
 /// The lifecycle of a context.
@@ -64,6 +103,14 @@ pub struct DaemonContext {
     pub(crate) streams: [Stream; 3],
     pub(crate) pidfile: Option<PidFile>,
     pub(crate) signal_map: Vec<(c_int, SignalAction)>,
+    /// The QUEUE action's pipe: (read, write).
+    pub(crate) queue: Option<(RawFd, RawFd)>,
+    pub(crate) ready_mode: ReadyMode,
+    pub(crate) ready_timeout: Option<Duration>,
+    pub(crate) ready_fd: Option<RawFd>,
+    pub(crate) pending: Pending,
+    /// A readiness notification that failed without failing `open()`.
+    pub(crate) warning: Option<Error>,
     pub(crate) state: State,
 }
 
@@ -119,6 +166,12 @@ impl DaemonContext {
                 (libc::SIGTTOU, SignalAction::Ignore),
                 (libc::SIGTERM, SignalAction::Terminate),
             ],
+            queue: None,
+            ready_mode: ReadyMode::OnOpen,
+            ready_timeout: None,
+            ready_fd: None,
+            pending: Pending::default(),
+            warning: None,
             state: State::New,
         }
     }
@@ -292,9 +345,131 @@ impl DaemonContext {
             Some(a) => signals::check_action(sig, a)?,
             None => signals::check_signal(sig)?,
         }
+        if matches!(action, Some(SignalAction::Queue)) && self.queue.is_none() {
+            self.queue = Some(signals::queue_pipe()?);
+        }
         self.signal_map.retain(|&(s, _)| s != sig);
         if let Some(a) = action {
             self.signal_map.push((sig, a));
+        }
+        Ok(())
+    }
+
+    /// The QUEUE action's fd: readable while a queued signal is pending
+    /// (close-on-exec, non-blocking); `None` until a signal is set to QUEUE.
+    pub fn signal_fd(&self) -> Option<RawFd> {
+        self.queue.map(|(r, _)| r)
+    }
+
+    /// The next queued signal, 0 when none is pending.
+    pub fn next_signal(&mut self) -> c_int {
+        self.queue.map_or(0, |(r, _)| signals::next_queued(r))
+    }
+
+    /// When readiness is reported.
+    pub fn set_ready_mode(&mut self, mode: ReadyMode) -> Result<()> {
+        self.settable("ready_mode")?;
+        self.ready_mode = mode;
+        Ok(())
+    }
+
+    /// How long the launcher waits for readiness (`None`: for ever). When it
+    /// passes, the launcher kills the daemon, removes the pidfile and exits 1.
+    pub fn set_ready_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.settable("ready_timeout")?;
+        self.ready_timeout = timeout;
+        Ok(())
+    }
+
+    /// An s6-style readiness fd (>= 3, open): `"\n"` is written to it and it
+    /// is closed at readiness. `None`: none.
+    pub fn set_ready_fd(&mut self, fd: Option<RawFd>) -> Result<()> {
+        self.settable("ready_fd")?;
+        if let Some(fd) = fd {
+            if fd <= 2 {
+                return Err(Error::new(
+                    libc::EINVAL,
+                    format!("ready_fd: fd {fd} must be 3 or above"),
+                ));
+            }
+            if !sys::fd_is_open(fd) {
+                return Err(Error::new(
+                    libc::EBADF,
+                    format!("ready_fd: fd {fd} is not open"),
+                ));
+            }
+        }
+        self.ready_fd = fd;
+        Ok(())
+    }
+
+    /// A readiness notification that failed (systemd) although `open()` succeeded.
+    pub fn warning(&self) -> Option<&Error> {
+        self.warning.as_ref()
+    }
+
+    fn check_reporter(&self, what: &str) -> Result<bool> {
+        if self.state == State::New {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("{what}: the context is not open"),
+            ));
+        }
+        if self.pending.is_empty() {
+            return Ok(false);
+        }
+        let me = sys::getpid();
+        if me != self.pending.daemon {
+            return Err(Error::new(
+                libc::EPERM,
+                format!(
+                    "{what}: pid {me} is not the daemon (pid {}); only the daemon reports readiness",
+                    self.pending.daemon
+                ),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// MANUAL mode: reports readiness to the launcher (which exits 0), to
+    /// systemd (`READY=1`, `MAINPID=`) and to the s6 readiness fd. Before
+    /// `open()`: `EINVAL`; once reported (or in ON_OPEN mode): nothing; in
+    /// another process than the daemon: `EPERM`. An error from systemd's
+    /// socket is returned after everything else was reported.
+    pub fn notify_ready(&mut self) -> Result<()> {
+        if !self.check_reporter("notify_ready")? {
+            return Ok(());
+        }
+        let (channel, notifier, ready_fd) = self.pending.take_fds();
+        report_ready(channel, notifier.as_ref(), ready_fd).map_err(|e| {
+            notifier
+                .as_ref()
+                .map_or_else(|| Error::sys(e, "notify_ready"), |n| n.error(e, "READY=1"))
+        })
+    }
+
+    /// MANUAL mode: reports a failure: the launcher prints `message` and exits
+    /// with `status` (1..=255); systemd gets `STATUS=<message>`. The daemon
+    /// should exit then. Same rules as [`DaemonContext::notify_ready`].
+    pub fn notify_failure(&mut self, status: c_int, message: &[u8]) -> Result<()> {
+        if !(1..=255).contains(&status) {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("notify_failure: status {status} is not 1..255"),
+            ));
+        }
+        if !self.check_reporter("notify_failure")? {
+            return Ok(());
+        }
+        let (channel, notifier, ready_fd) = self.pending.take_fds();
+        if let Some(fd) = channel {
+            readiness::send_reported(fd, status, message);
+        }
+        sys::close(ready_fd.unwrap_or(-1));
+        if let Some(n) = notifier {
+            let mut m = b"STATUS=".to_vec();
+            m.extend_from_slice(message);
+            n.send(&m).map_err(|e| n.error(e, "STATUS="))?;
         }
         Ok(())
     }
@@ -356,11 +531,40 @@ impl DaemonContext {
     }
 }
 
+/// Reports readiness on every channel given: the s6 fd (`"\n"`, then closed),
+/// systemd, then the launcher (closed). Async-signal-safe. Returns systemd's
+/// errno when its socket refused.
+pub(crate) fn report_ready(
+    channel: Option<RawFd>,
+    notifier: Option<&Notifier>,
+    ready_fd: Option<RawFd>,
+) -> std::result::Result<(), i32> {
+    if let Some(fd) = ready_fd {
+        let _ = sys::write_all_nosigpipe(fd, b"\n");
+        sys::close(fd);
+    }
+    let systemd = notifier.map_or(Ok(()), |n| n.send_ready());
+    if let Some(fd) = channel {
+        readiness::send_ready(fd);
+    }
+    systemd
+}
+
 impl Drop for DaemonContext {
     fn drop(&mut self) {
         for s in &mut self.streams {
             s.clear();
         }
+        if let Some((r, w)) = self.queue.take() {
+            if self.state == State::Open {
+                signals::set_queue_fd(-1);
+            }
+            sys::close(r);
+            sys::close(w);
+        }
+        let (channel, _notifier, ready_fd) = self.pending.take_fds();
+        sys::close(channel.unwrap_or(-1));
+        sys::close(ready_fd.unwrap_or(-1));
         // An open context's pidfile belongs to the process now: it is released
         // at exit (or by TERMINATE), not when the handle goes.
         if self.state != State::New {

@@ -2,10 +2,13 @@
 //!
 //! A close-on-exec `AF_UNIX` stream socketpair (a pipe that can be written
 //! with `MSG_NOSIGNAL`, so a daemon whose launcher went away never dies of
-//! SIGPIPE). The daemon sends one fixed-size record: ready, or the step that
-//! failed with its errno. EOF before a record means the daemon died.
+//! SIGPIPE). The middle process sends the daemon's pid; the daemon then sends
+//! one fixed-size record: ready, the step that failed with its errno, or a
+//! failure it reports itself (status and message). EOF before that means the
+//! daemon died.
 
 use super::sys::{self, RawFd};
+use std::time::{Duration, Instant};
 
 /// A step after the fork that can fail (named in the launcher's message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,15 +43,26 @@ pub struct Failure {
 }
 
 /// What the launcher learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Ready,
     Failed(Failure),
     /// A record from a step this version does not know.
     FailedUnknown(i32),
+    /// `d3143_ctx_notify_failure()`: the exit status and the message.
+    Reported(i32, Vec<u8>),
     /// EOF before any record.
     Died,
+    /// The ready timeout passed first.
+    TimedOut,
 }
+
+const KIND_READY: u8 = 0;
+const KIND_FAILED: u8 = 1;
+const KIND_REPORTED: u8 = 2;
+const KIND_PID: u8 = 3;
+/// The longest message a daemon can report.
+pub const MESSAGE_MAX: usize = 1024;
 
 const RECORD: usize = 16;
 
@@ -91,34 +105,92 @@ pub fn channel() -> sys::SysResult<(RawFd, RawFd)> {
 /// Reports readiness and closes the daemon's end. Async-signal-safe; a
 /// launcher that went away is not an error.
 pub fn send_ready(fd: RawFd) {
-    let _ = sys::send_all(fd, &encode(0, 0, 0, 0));
+    let _ = sys::send_all(fd, &encode(KIND_READY, 0, 0, 0));
     sys::close(fd);
 }
 
 /// Reports a failed step. Async-signal-safe.
 pub fn send_failure(fd: RawFd, f: Failure) {
-    let _ = sys::send_all(fd, &encode(1, f.step as u8, f.errno, f.arg));
+    let _ = sys::send_all(fd, &encode(KIND_FAILED, f.step as u8, f.errno, f.arg));
 }
 
-/// Waits for the daemon's record (EOF at once if it dies first).
-pub fn wait(fd: RawFd) -> Outcome {
-    let mut buf = [0u8; RECORD];
+/// Reports a failure the daemon decided on, with the launcher's exit status,
+/// and closes the channel.
+pub fn send_reported(fd: RawFd, status: i32, message: &[u8]) {
+    let message = &message[..message.len().min(MESSAGE_MAX)];
+    let _ = sys::send_all(fd, &encode(KIND_REPORTED, 0, status, message.len() as i64));
+    let _ = sys::send_all(fd, message);
+    sys::close(fd);
+}
+
+/// The middle process tells the daemon's pid. Async-signal-safe.
+pub fn send_pid(fd: RawFd, pid: libc::pid_t) {
+    let _ = sys::send_all(fd, &encode(KIND_PID, 0, 0, pid.into()));
+}
+
+/// Reads exactly `buf.len()` bytes before `deadline`; `Ok(false)` at EOF.
+fn read_exact(fd: RawFd, buf: &mut [u8], deadline: Option<Instant>) -> Result<bool, ()> {
     let mut got = 0;
-    while got < RECORD {
+    while got < buf.len() {
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut p, 1, ms) };
+            if r == 0 {
+                return Err(());
+            }
+            if r < 0 {
+                continue; // EINTR
+            }
+        }
         match sys::read(fd, &mut buf[got..]) {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => return Ok(false),
             Ok(n) => got += n,
         }
     }
-    if got < RECORD {
-        return Outcome::Died;
-    }
-    let errno = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
-    let arg = i64::from_ne_bytes(buf[8..16].try_into().expect("8 bytes"));
-    match (buf[0], Step::from_u8(buf[1])) {
-        (0, _) => Outcome::Ready,
-        (_, Some(step)) => Outcome::Failed(Failure { step, errno, arg }),
-        (_, None) => Outcome::FailedUnknown(errno),
+    Ok(true)
+}
+
+/// Waits for the daemon's word (EOF at once if it dies first), up to
+/// `timeout` when given. Also returns the daemon's pid when it was told.
+pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_t>) {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut daemon = None;
+    loop {
+        let mut buf = [0u8; RECORD];
+        match read_exact(fd, &mut buf, deadline) {
+            Err(()) => return (Outcome::TimedOut, daemon),
+            Ok(false) => return (Outcome::Died, daemon),
+            Ok(true) => {}
+        }
+        let errno = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
+        let arg = i64::from_ne_bytes(buf[8..16].try_into().expect("8 bytes"));
+        let outcome = match buf[0] {
+            KIND_PID => {
+                daemon = Some(arg as libc::pid_t);
+                continue;
+            }
+            KIND_READY => Outcome::Ready,
+            KIND_REPORTED => {
+                let mut msg = vec![0u8; (arg.max(0) as usize).min(MESSAGE_MAX)];
+                match read_exact(fd, &mut msg, deadline) {
+                    Ok(true) => {}
+                    _ => msg.clear(),
+                }
+                Outcome::Reported(errno, msg)
+            }
+            _ => match Step::from_u8(buf[1]) {
+                Some(step) => Outcome::Failed(Failure { step, errno, arg }),
+                None => Outcome::FailedUnknown(errno),
+            },
+        };
+        return (outcome, daemon);
     }
 }
 
@@ -135,17 +207,30 @@ mod tests {
             errno: libc::EBADF,
             arg: 1,
         };
+        send_pid(w, 4242);
         send_failure(w, f);
         sys::close(w);
-        assert_eq!(wait(r), Outcome::Failed(f));
+        assert_eq!(wait(r, None), (Outcome::Failed(f), Some(4242)));
         sys::close(r);
         let (r, w) = channel().unwrap();
         send_ready(w);
-        assert_eq!(wait(r), Outcome::Ready);
+        assert_eq!(wait(r, None), (Outcome::Ready, None));
+        sys::close(r);
+        let (r, w) = channel().unwrap();
+        send_reported(w, 3, b"config broken");
+        assert_eq!(
+            wait(r, None).0,
+            Outcome::Reported(3, b"config broken".to_vec())
+        );
         sys::close(r);
         let (r, w) = channel().unwrap();
         sys::close(w);
-        assert_eq!(wait(r), Outcome::Died);
+        assert_eq!(wait(r, None).0, Outcome::Died);
+        sys::close(r);
+        let (r, w) = channel().unwrap();
+        let t = Some(Duration::from_millis(20));
+        assert_eq!(wait(r, t).0, Outcome::TimedOut);
+        sys::close(w);
         sys::close(r);
     }
 }

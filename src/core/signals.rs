@@ -2,8 +2,9 @@
 
 use super::error::{Error, Result};
 use super::registry;
-use super::sys;
+use super::sys::{self, RawFd};
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// What `open()` does with one signal.
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +17,59 @@ pub enum SignalAction {
     Terminate,
     /// A C handler, installed with `SA_RESTART` and an empty `sa_mask`.
     Handler(unsafe extern "C" fn(c_int)),
+    /// Queued as data: one byte per delivery on the context's signal fd.
+    Queue,
+}
+
+/// The write end of the signal queue of the opened context (-1: none).
+static QUEUE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Makes `fd` the queue the QUEUE handler writes to. Async-signal-safe.
+pub fn set_queue_fd(fd: RawFd) {
+    QUEUE_FD.store(fd, Ordering::Relaxed);
+}
+
+extern "C" fn queue_handler(sig: c_int) {
+    let saved = errno::errno();
+    let fd = QUEUE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = [sig as u8];
+        // SAFETY: write(2) of one byte from a valid buffer; async-signal-safe.
+        unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
+    }
+    errno::set_errno(saved);
+}
+
+/// A non-blocking, close-on-exec pipe for queued signals: (read, write), >= 3.
+pub fn queue_pipe() -> Result<(RawFd, RawFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(Error::sys(
+            errno::errno().0,
+            "signal map: creating the signal queue pipe",
+        ));
+    }
+    match (sys::above_stdio(fds[0]), sys::above_stdio(fds[1])) {
+        (Ok(r), Ok(w)) => Ok((r, w)),
+        (r, w) => {
+            sys::close(r.unwrap_or(-1));
+            sys::close(w.unwrap_or(-1));
+            Err(Error::new(
+                libc::EMFILE,
+                "signal map: creating the signal queue pipe: no fd",
+            ))
+        }
+    }
+}
+
+/// The next queued signal number, 0 when none is pending.
+pub fn next_queued(read_fd: RawFd) -> c_int {
+    let mut b = [0u8; 1];
+    match sys::read(read_fd, &mut b) {
+        Ok(1) => c_int::from(b[0]),
+        _ => 0,
+    }
 }
 
 /// `SIGRTMIN` as the C library sees it (it reserves a few for itself).
@@ -156,6 +210,10 @@ pub fn prepare(map: &[(c_int, SignalAction)]) -> Vec<Prepared> {
                 SignalAction::Ignore => (libc::SIG_IGN, 0),
                 SignalAction::Terminate => (terminate_handler as extern "C" fn(c_int) as usize, 0),
                 SignalAction::Handler(h) => (h as usize, libc::SA_RESTART),
+                SignalAction::Queue => (
+                    queue_handler as extern "C" fn(c_int) as usize,
+                    libc::SA_RESTART,
+                ),
             };
             sa.sa_sigaction = handler;
             sa.sa_flags = flags;

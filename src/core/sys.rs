@@ -295,3 +295,32 @@ pub fn nofile_limit() -> u64 {
         1024
     }
 }
+
+/// `write(2)` of the whole buffer that never dies of SIGPIPE: SIGPIPE is
+/// blocked around the write and a SIGPIPE it raised is consumed.
+/// Async-signal-safe.
+pub fn write_all_nosigpipe(fd: RawFd, buf: &[u8]) -> SysResult<()> {
+    // SAFETY: sigset_t values are initialised by sigemptyset before use; all
+    // calls take valid pointers and are async-signal-safe.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let r = write_all(fd, buf);
+        if r == Err(libc::EPIPE) && !was_pending {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
+}

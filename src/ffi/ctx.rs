@@ -1,10 +1,13 @@
 //! `d3143_ctx`: the C face of [`crate::core::DaemonContext`].
 
-use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
-use crate::core::{self, DaemonContext, Detach, Error, SignalAction};
+use super::boundary::{
+    bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null, set_message_only,
+};
+use crate::core::{self, DaemonContext, Detach, Error, ReadyMode, SignalAction};
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
+use std::time::Duration;
 
 /// Never detach: `d3143_ctx_open()` runs every step in the calling process.
 pub const D3143_DETACH_NEVER: c_int = 0;
@@ -24,6 +27,16 @@ pub const D3143_SIG_IGNORE: c_int = 2;
 /// `d3143_terminate()`: release the pidfile, then die of the signal. Only for
 /// signals whose default action ends the process.
 pub const D3143_SIG_TERMINATE: c_int = 3;
+
+/// Queue the signal as data: read it with `d3143_ctx_next_signal()` when
+/// `d3143_ctx_signal_fd()` is readable.
+pub const D3143_SIG_QUEUE: c_int = 4;
+
+/// Readiness is reported when `d3143_ctx_open()` returns in the daemon (default).
+pub const D3143_READY_ON_OPEN: c_int = 0;
+/// Readiness is reported by `d3143_ctx_notify_ready()` (or a failure by
+/// `d3143_ctx_notify_failure()`); the launcher waits until then.
+pub const D3143_READY_MANUAL: c_int = 1;
 
 /// A DaemonContext (PEP 3143): options, then `d3143_ctx_open()`.
 /// Create with `d3143_ctx_new()`, free with `d3143_ctx_free()`.
@@ -249,6 +262,7 @@ pub unsafe extern "C" fn d3143_ctx_set_signal(
             D3143_SIG_DEFAULT => Some(SignalAction::Default),
             D3143_SIG_IGNORE => Some(SignalAction::Ignore),
             D3143_SIG_TERMINATE => Some(SignalAction::Terminate),
+            D3143_SIG_QUEUE => Some(SignalAction::Queue),
             _ => {
                 return Err(Error::new(
                     libc::EINVAL,
@@ -320,9 +334,144 @@ pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *
 ///
 /// On an open context: 0, nothing done. After `d3143_ctx_close()`, or on a
 /// second context once one was opened: `EALREADY`. A failed open may be retried.
+///
+/// Readiness (ON_OPEN mode) is also sent to systemd (`READY=1` and
+/// `MAINPID=<pid>`, when `NOTIFY_SOCKET` is set) and to the s6 readiness fd.
+/// A systemd socket that refuses does not fail open(): it returns 0 and
+/// `d3143_last_error()` says what went wrong. With `LISTEN_PID` naming the
+/// caller, the `LISTEN_FDS` fds from 3 on are kept and `LISTEN_PID` is set to
+/// the daemon's pid.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
-    with_ctx(ctx, "d3143_ctx_open", |c| core::open(&mut c.inner))
+    with_ctx(ctx, "d3143_ctx_open", |c| {
+        core::open(&mut c.inner)?;
+        if let Some(w) = c.inner.warning() {
+            set_message_only(w);
+        }
+        Ok(())
+    })
+}
+
+/// Sets when readiness is reported: `D3143_READY_ON_OPEN` (the default) or
+/// `D3143_READY_MANUAL`, where the launcher keeps waiting after open()
+/// returns in the daemon until `d3143_ctx_notify_ready()` or
+/// `d3143_ctx_notify_failure()`. Other values: `EINVAL`.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_ready_mode(ctx: *mut d3143_ctx, mode: c_int) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_ready_mode", |c| {
+        let m = match mode {
+            D3143_READY_ON_OPEN => ReadyMode::OnOpen,
+            D3143_READY_MANUAL => ReadyMode::Manual,
+            _ => {
+                return Err(Error::new(
+                    libc::EINVAL,
+                    format!("ready_mode: {mode} is not a D3143_READY_* value"),
+                ))
+            }
+        };
+        c.inner.set_ready_mode(m)
+    })
+}
+
+/// Sets how long the launcher waits for readiness, in milliseconds; 0 (the
+/// default): for ever; negative: `EINVAL`. When it passes, the launcher kills
+/// the daemon (SIGKILL, by its pid), removes the pidfile, prints
+/// `<program>: daemon (pid N) was not ready after MS ms; killed it` and exits 1.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_ready_timeout(ctx: *mut d3143_ctx, ms: c_int) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_ready_timeout", |c| {
+        if ms < 0 {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!("ready_timeout: {ms} ms is negative"),
+            ));
+        }
+        let t = (ms > 0).then(|| Duration::from_millis(ms as u64));
+        c.inner.set_ready_timeout(t)
+    })
+}
+
+/// s6-style readiness: at readiness `"\n"` is written to `fd` and it is closed.
+/// `fd` must be 3 or above (`EINVAL`) and open (`EBADF`); -1: none.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_set_ready_fd(ctx: *mut d3143_ctx, fd: c_int) -> c_int {
+    with_ctx(ctx, "d3143_ctx_set_ready_fd", |c| {
+        c.inner.set_ready_fd(if fd == -1 { None } else { Some(fd) })
+    })
+}
+
+/// MANUAL mode: reports readiness. The launcher exits 0; systemd gets
+/// `READY=1` and `MAINPID=<pid>`; the s6 fd gets `"\n"`. Returns 0; once
+/// reported already (or in ON_OPEN mode): 0, nothing happens. Before open:
+/// -1 `EINVAL`; in a process other than the daemon (a forked worker): -1
+/// `EPERM`, nothing sent. If systemd's socket refuses, everything else was
+/// still reported and -1 is returned with its errno. Never blocks.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_notify_ready(ctx: *mut d3143_ctx) -> c_int {
+    with_ctx(ctx, "d3143_ctx_notify_ready", |c| c.inner.notify_ready())
+}
+
+/// MANUAL mode: reports a failure. The launcher prints
+/// `<program>: <message>` and exits with `status` (1..255, else `EINVAL`);
+/// systemd gets `STATUS=<message>`; the s6 fd is closed unwritten. The
+/// daemon should exit then. `message` may be NULL. Same rules as
+/// `d3143_ctx_notify_ready()`.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_notify_failure(
+    ctx: *mut d3143_ctx,
+    status: c_int,
+    message: *const c_char,
+) -> c_int {
+    with_ctx(ctx, "d3143_ctx_notify_failure", |c| {
+        // SAFETY: the C caller passes NULL or a NUL-terminated string.
+        let m = unsafe { opt_path(message, "d3143_ctx_notify_failure") }?.unwrap_or(b"");
+        c.inner.notify_failure(status, m)
+    })
+}
+
+/// The signal fd of the `D3143_SIG_QUEUE` action: readable while a queued
+/// signal is pending (close-on-exec, non-blocking; owned by the context, do
+/// not close it). -1 with `EINVAL` for NULL or when no signal is mapped to
+/// `D3143_SIG_QUEUE`.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_signal_fd(ctx: *const d3143_ctx) -> c_int {
+    call(-1, || {
+        // SAFETY: the C caller passes NULL or a live handle.
+        let c = unsafe { ctx.as_ref() }.ok_or_else(|| null("d3143_ctx_signal_fd", "the handle"))?;
+        c.inner.signal_fd().ok_or_else(|| {
+            Error::new(
+                libc::EINVAL,
+                "d3143_ctx_signal_fd: no signal is mapped to D3143_SIG_QUEUE",
+            )
+        })
+    })
+}
+
+/// The next queued signal's number, 0 when none is pending (never blocks).
+/// Each delivery is queued once, in order; the kernel may merge repeats of a
+/// standard signal that arrive while one is pending, but never realtime ones.
+/// -1 with `EINVAL` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_next_signal(ctx: *mut d3143_ctx) -> c_int {
+    call(-1, || {
+        // SAFETY: the C caller passes NULL or a live handle used by this thread only.
+        let c = unsafe { handle_mut(ctx, "d3143_ctx_next_signal") }?;
+        Ok(c.inner.next_signal())
+    })
+}
+
+/// Sends `state` to systemd (`NOTIFY_SOCKET`) as one datagram, e.g.
+/// `"RELOADING=1"`, `"STOPPING=1"`, `"WATCHDOG=1"`, `"STATUS=..."`. Returns 0
+/// when sent, and 0 when `NOTIFY_SOCKET` is unset (nothing to notify); -1 with
+/// errno when the socket refuses (the message names it) or `state` is NULL or
+/// empty (`EINVAL`). Thread-safe; never blocks.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_notify(state: *const c_char) -> c_int {
+    call_int(|| {
+        // SAFETY: the C caller passes NULL or a NUL-terminated string.
+        let s = unsafe { bytes_arg(state, "d3143_notify", "state") }?;
+        core::notify(s).map(drop)
+    })
 }
 
 /// Whether the context is open; false for NULL.
