@@ -448,6 +448,20 @@ impl DaemonContext {
         })
     }
 
+    /// MANUAL mode, for a daemon that is about to `exec()` another program
+    /// (a daemonizing tool): the launcher will take the close-on-exec channel
+    /// closing as readiness, and a later `notify_failure()` (exec failed) as
+    /// failure. systemd and the s6 fd are not told: the new program tells them.
+    pub fn notify_exec(&mut self) -> Result<()> {
+        if !self.check_reporter("notify_exec")? {
+            return Ok(());
+        }
+        if let Some(fd) = self.pending.channel {
+            readiness::send_exec(fd);
+        }
+        Ok(())
+    }
+
     /// MANUAL mode: reports a failure: the launcher prints `message` and exits
     /// with `status` (1..=255); systemd gets `STATUS=<message>`. The daemon
     /// should exit then. Same rules as [`DaemonContext::notify_ready`].

@@ -61,6 +61,7 @@ const KIND_READY: u8 = 0;
 const KIND_FAILED: u8 = 1;
 const KIND_REPORTED: u8 = 2;
 const KIND_PID: u8 = 3;
+const KIND_EXEC: u8 = 4;
 /// The longest message a daemon can report.
 pub const MESSAGE_MAX: usize = 1024;
 
@@ -123,6 +124,13 @@ pub fn send_reported(fd: RawFd, status: i32, message: &[u8]) {
     sys::close(fd);
 }
 
+/// The daemon is about to `exec()`: from now on EOF (the close-on-exec
+/// channel closing in a successful exec) means ready, and a failure record
+/// still means failure.
+pub fn send_exec(fd: RawFd) {
+    let _ = sys::send_all(fd, &encode(KIND_EXEC, 0, 0, 0));
+}
+
 /// The middle process tells the daemon's pid. Async-signal-safe.
 pub fn send_pid(fd: RawFd, pid: libc::pid_t) {
     let _ = sys::send_all(fd, &encode(KIND_PID, 0, 0, pid.into()));
@@ -162,10 +170,12 @@ fn read_exact(fd: RawFd, buf: &mut [u8], deadline: Option<Instant>) -> Result<bo
 pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_t>) {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut daemon = None;
+    let mut exec_pending = false;
     loop {
         let mut buf = [0u8; RECORD];
         match read_exact(fd, &mut buf, deadline) {
             Err(()) => return (Outcome::TimedOut, daemon),
+            Ok(false) if exec_pending => return (Outcome::Ready, daemon),
             Ok(false) => return (Outcome::Died, daemon),
             Ok(true) => {}
         }
@@ -174,6 +184,10 @@ pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_
         let outcome = match buf[0] {
             KIND_PID => {
                 daemon = Some(arg as libc::pid_t);
+                continue;
+            }
+            KIND_EXEC => {
+                exec_pending = true;
                 continue;
             }
             KIND_READY => Outcome::Ready,
