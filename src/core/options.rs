@@ -531,6 +531,11 @@ impl DaemonContext {
         }
     }
 
+    /// The context's pidfile, if one is set.
+    pub fn pidfile(&self) -> Option<&PidFile> {
+        self.pidfile.as_ref()
+    }
+
     /// Whether the context is open.
     pub fn is_open(&self) -> bool {
         self.state == State::Open

@@ -57,6 +57,13 @@ impl PidFile {
         self.slot.is_some_and(registry::owned_here)
     }
 
+    /// The locked fd (close-on-exec), when this process holds the file. A
+    /// daemonizing tool clears FD_CLOEXEC on it so that the lock lives as
+    /// long as the program it execs.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.slot.filter(|&id| registry::owned_here(id)).map(registry::fd)
+    }
+
     /// The registry slot this handle shares, if acquired.
     pub(crate) fn slot(&self) -> Option<SlotId> {
         self.slot

@@ -151,6 +151,11 @@ pub fn insert(
     None
 }
 
+/// The locked fd of a slot.
+pub fn fd(id: SlotId) -> RawFd {
+    TABLE[id.0].fd.load(Ordering::Relaxed)
+}
+
 /// Whether this process owns (may remove) the slot's file.
 pub fn owned_here(id: SlotId) -> bool {
     let s = &TABLE[id.0];
