@@ -53,7 +53,7 @@ header:
 
 # The one test command of the project.
 check: build
-	$(CARGO) test
+	$(CARGO) test --no-fail-fast
 	MAKE="$(MAKE)" sh tests/install-check.sh
 
 install: $(SO) $(STATIC) $(HEADER) $(PCIN)

@@ -208,6 +208,8 @@ fi
 if [ -f "$root/examples-c/Makefile" ]; then
 	t "make -C examples-c against the installed library" \
 		mk "$tmp/examples.log" -C examples-c PKG_CONFIG_PATH="$p/lib/pkgconfig"
+	# They link against this temp prefix, about to go: remove them.
+	mk "$tmp/examples-clean.log" -C examples-c clean || fail "make -C examples-c clean"
 fi
 unset PKG_CONFIG_PATH
 
