@@ -61,7 +61,9 @@ impl PidFile {
     /// daemonizing tool clears FD_CLOEXEC on it so that the lock lives as
     /// long as the program it execs.
     pub fn fd(&self) -> Option<RawFd> {
-        self.slot.filter(|&id| registry::owned_here(id)).map(registry::fd)
+        self.slot
+            .filter(|&id| registry::owned_here(id))
+            .map(registry::fd)
     }
 
     /// The registry slot this handle shares, if acquired.
@@ -380,21 +382,69 @@ pub fn parse_pid(bytes: &[u8], max: i64) -> Option<libc::pid_t> {
     (v <= max && v <= i64::from(libc::pid_t::MAX)).then_some(v as libc::pid_t)
 }
 
-/// Reads the pid from a locked file, retrying within ~100 ms while the
-/// contents are empty or garbage and `still_held()` says the lock is held.
+/// The pid that placed the exclusive `flock` on an inode, from `/proc/locks`
+/// (`None` when it cannot be told). For a daemon this is the process that
+/// acquired the file (its launcher), not necessarily the pid written in it.
+fn lock_placer(dev: u64, ino: u64) -> Option<libc::pid_t> {
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (waiters have "->").
+        if f.len() < 6 || f[1] != "FLOCK" || f[3] != "WRITE" {
+            return None;
+        }
+        let mut id = f[5].split(':');
+        let m = u32::from_str_radix(id.next()?, 16).ok()?;
+        let n = u32::from_str_radix(id.next()?, 16).ok()?;
+        let i: u64 = id.next()?.parse().ok()?;
+        (m == maj && n == min && i == ino).then(|| f[4].parse().ok())?
+    })
+}
+
+/// Reads the holder's pid from a locked file, retrying within ~100 ms while
+/// the contents are empty or garbage and `still_held()` says the lock is held.
+///
+/// A file being taken over still shows the previous, stale pid between the
+/// new holder's lock and its write: a pid that differs from the live process
+/// that placed the lock is only believed once it stays so for the whole wait
+/// (the daemon of a launcher still waiting for readiness) or once that process
+/// is gone (a daemon whose launcher exited).
 fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid_t> {
     let deadline = Instant::now() + PROBE_WAIT;
+    let inode = sys::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
+    let mut seen = None;
     loop {
         let mut buf = [0u8; 24];
         if let Ok(n) = sys::pread(fd, &mut buf, 0) {
-            if let Some(pid) = parse_pid(&buf[..n], pid_max()) {
-                return Some(pid);
+            seen = parse_pid(&buf[..n], pid_max());
+            if let Some(pid) = seen {
+                match inode.and_then(|(d, i)| lock_placer(d, i)) {
+                    None => return Some(pid),
+                    Some(placer) if placer == pid || !process_exists(placer) => return Some(pid),
+                    Some(_) => {} // maybe stale: wait for the placer's write
+                }
             }
         }
         if Instant::now() >= deadline || !still_held() {
-            return None;
+            return seen;
         }
         sys::sleep_ms(2);
+    }
+}
+
+/// Whether a process exists (a zombie counts as gone).
+fn process_exists(pid: libc::pid_t) -> bool {
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s
+                .iter()
+                .rposition(|&b| b == b')')
+                .and_then(|i| s.get(i + 2))
+                .copied();
+            !matches!(state, Some(b'Z') | Some(b'X') | None)
+        }
+        Err(_) => false,
     }
 }
 

@@ -26,9 +26,16 @@ pub(crate) fn set_message_only(e: &Error) {
 
 /// Runs an entry point's body: `Ok` is returned as is; an error or a panic
 /// sets errno and the message and returns `failed`. No panic crosses into C.
+///
+/// Success leaves errno as the caller had it (system calls that failed on the
+/// way to success, such as a probe, must not show through).
 pub(crate) fn call<T>(failed: T, body: impl FnOnce() -> Result<T, Error>) -> T {
+    let saved = errno::errno();
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(v)) => v,
+        Ok(Ok(v)) => {
+            errno::set_errno(saved);
+            v
+        }
         Ok(Err(e)) => {
             set_error(&e);
             failed
@@ -51,7 +58,10 @@ pub(crate) fn call_int(body: impl FnOnce() -> Result<(), Error>) -> i32 {
 /// Runs a body that cannot fail (getters, free): a panic is swallowed and
 /// `fallback` returned, errno and the message left untouched.
 pub(crate) fn call_quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+    let saved = errno::errno();
+    let r = catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback);
+    errno::set_errno(saved);
+    r
 }
 
 /// The `EINVAL` for a NULL argument.

@@ -22,7 +22,8 @@ pub fn profile_dir() -> PathBuf {
 fn binary_name() -> String {
     let exe = std::env::current_exe().unwrap();
     let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
-    stem.rsplit_once('-').map_or(stem.clone(), |(n, _)| n.to_string())
+    stem.rsplit_once('-')
+        .map_or(stem.clone(), |(n, _)| n.to_string())
 }
 
 /// A staged lib dir holding `libdaemon3143.so`, `.so.0` and `.a`.
@@ -33,17 +34,21 @@ pub fn lib_dir() -> &'static Path {
         let dir = prof.join("c-tests").join(binary_name()).join("lib");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let so = [prof.join("libdaemon3143.so"), prof.join("deps/libdaemon3143.so")]
-            .into_iter()
-            .find(|p| p.exists())
+        // `cargo test` refreshes deps/; `cargo build` the uplifted copy: take
+        // whichever is newer.
+        let newest = |name: &str| {
+            [prof.join(name), prof.join("deps").join(name)]
+                .into_iter()
+                .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+                .max()
+                .map(|(_, p)| p)
+        };
+        let so = newest("libdaemon3143.so")
             .expect("libdaemon3143.so not built (cargo test builds the cdylib)");
         std::fs::copy(&so, dir.join("libdaemon3143.so")).unwrap();
         std::os::unix::fs::symlink("libdaemon3143.so", dir.join("libdaemon3143.so.0")).unwrap();
-        for a in [prof.join("libdaemon3143.a"), prof.join("deps/libdaemon3143.a")] {
-            if a.exists() {
-                std::fs::copy(&a, dir.join("libdaemon3143.a")).unwrap();
-                break;
-            }
+        if let Some(a) = newest("libdaemon3143.a") {
+            std::fs::copy(&a, dir.join("libdaemon3143.a")).unwrap();
         }
         dir
     })
@@ -65,22 +70,34 @@ pub fn c_program_with(name: &str, extra: &[&str]) -> PathBuf {
         .map(|f| f.replace(|c: char| !c.is_ascii_alphanumeric(), ""))
         .collect::<Vec<_>>()
         .join("_");
-    let out = out_dir.join(if tag.is_empty() { name.to_string() } else { format!("{name}-{tag}") });
+    let out = out_dir.join(if tag.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}-{tag}")
+    });
     let src = root().join("tests/c").join(format!("{name}.c"));
     let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-    cmd.args(["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg("-I")
-        .arg(root().join("tests/c"))
-        .arg(&src)
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-ldaemon3143")
-        .arg("-lpthread");
+    cmd.args([
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-g",
+        "-O1",
+    ])
+    .arg("-I")
+    .arg(root().join("include"))
+    .arg("-I")
+    .arg(root().join("tests/c"))
+    .arg(&src)
+    .args(extra)
+    .arg("-o")
+    .arg(&out)
+    .arg(format!("-L{}", lib.display()))
+    .arg(format!("-Wl,-rpath,{}", lib.display()))
+    .arg("-ldaemon3143")
+    .arg("-lpthread");
     let o = cmd.output().expect("running cc");
     assert!(
         o.status.success(),
@@ -101,7 +118,10 @@ pub fn have_valgrind() -> bool {
     static HAVE: OnceLock<bool> = OnceLock::new();
     *HAVE.get_or_init(|| {
         std::env::var_os("D3143_NO_VALGRIND").is_none()
-            && Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success())
+            && Command::new("valgrind")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
     })
 }
 
@@ -202,6 +222,8 @@ pub fn wait_gone(pid: i32) -> bool {
 /// A field of `/proc/<pid>/status`, e.g. "SigBlk".
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    s.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
