@@ -511,6 +511,24 @@ fn racing_over_a_stale_file_naming_a_live_pid_never_reports_that_pid() {
     race("pid", race_rounds());
 }
 
+/// holder() polled while another process takes over a stale file naming a
+/// live, unrelated process (pid 1): it must never report pid 1 as the holder.
+#[test]
+fn holder_never_reports_a_stale_pid_while_the_file_is_taken_over() {
+    let d = TempDir::new("pf-hrace");
+    let p = d.join("x.pid");
+    let out = run(Command::new(program("pidfile_holder_race"))
+        .arg(&p)
+        .arg("300"));
+    assert!(
+        out.status.success(),
+        "{:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_holder_probe_in_a_tight_loop_never_makes_acquire_fail() {
     let d = TempDir::new("pf-probe");
