@@ -1,0 +1,270 @@
+package daemon3143
+
+// The tests run the test binary itself as a helper process (env
+// D3143_GO_HELPER) wherever a second process is needed, or where a library
+// bug could otherwise daemonize the test process itself.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const helperEnv = "D3143_GO_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(helper(mode, os.Getenv("D3143_GO_ARG")))
+	}
+	os.Exit(m.Run())
+}
+
+// report prints what a failing call returned, for the parent to check.
+func report(err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		fmt.Printf("error=%v\n", err)
+		return
+	}
+	fmt.Printf("errno=%d\nebusy=%t\neexist=%t\nmsg=%s\n", int(e.Errno),
+		errors.Is(err, syscall.EBUSY), errors.Is(err, syscall.EEXIST), e.Msg)
+}
+
+// helper runs in a child process; its exit status: 0 = the call failed
+// (reported on stdout), 3 = it unexpectedly succeeded, 2 = setup failed.
+func helper(mode, arg string) int {
+	switch mode {
+	case "open-always", "open-never", "open-auto":
+		ctx, err := NewContext()
+		if err != nil {
+			fmt.Println("setup:", err)
+			return 2
+		}
+		detach := map[string]int{"open-always": DetachAlways, "open-never": DetachNever,
+			"open-auto": DetachAuto}[mode]
+		if err := ctx.SetDetachProcess(detach); err != nil {
+			fmt.Println("setup:", err)
+			return 2
+		}
+		if err := ctx.SetPidfile(arg); err != nil {
+			fmt.Println("setup:", err)
+			return 2
+		}
+		// Only in a buggy library would this daemonize; the parent then
+		// sees no report and exit status 0 or 3.
+		if err := ctx.Open(); err != nil {
+			report(err)
+			fmt.Printf("is_open=%t\n", ctx.IsOpen())
+			return 0
+		}
+		return 3
+	case "acquire":
+		pf, err := NewPidFile(arg)
+		if err != nil {
+			fmt.Println("setup:", err)
+			return 2
+		}
+		if err := pf.Acquire(); err != nil {
+			report(err)
+			return 0
+		}
+		return 3
+	}
+	fmt.Println("unknown helper mode", mode)
+	return 2
+}
+
+// runHelper runs the test binary as a helper and returns its report.
+func runHelper(t *testing.T, mode, arg string) (map[string]string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "D3143_GO_ARG="+arg)
+	out, err := cmd.Output()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("helper %s: %v", mode, err)
+		}
+		code = ee.ExitCode()
+	}
+	t.Logf("helper %s (exit %d):\n%s", mode, code, out)
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv, code
+}
+
+func TestVersion(t *testing.T) {
+	v := Version()
+	if len(strings.Split(v, ".")) != 3 {
+		t.Fatalf("Version() = %q, want MAJOR.MINOR.PATCH", v)
+	}
+}
+
+// The Go runtime is multithreaded: open() must refuse before anything is
+// done, with EBUSY and a message about threads, in every detach mode, and
+// leave no pidfile behind.
+func TestOpenRefusedInMultithreadedGo(t *testing.T) {
+	for _, mode := range []string{"open-always", "open-never", "open-auto"} {
+		t.Run(mode, func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "go.pid")
+			kv, code := runHelper(t, mode, pidfile)
+			if code != 0 {
+				t.Fatalf("helper exit %d: open() did not fail (report %v)", code, kv)
+			}
+			if kv["errno"] != strconv.Itoa(int(syscall.EBUSY)) || kv["ebusy"] != "true" {
+				t.Errorf("errno = %s (errors.Is EBUSY: %s), want EBUSY (%d)",
+					kv["errno"], kv["ebusy"], int(syscall.EBUSY))
+			}
+			if !strings.Contains(strings.ToLower(kv["msg"]), "thread") {
+				t.Errorf("message %q does not mention threads", kv["msg"])
+			}
+			if kv["is_open"] != "false" {
+				t.Errorf("is_open after a refused open() = %s", kv["is_open"])
+			}
+			if _, err := os.Lstat(pidfile); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("pidfile left after a refused open(): %v", err)
+			}
+		})
+	}
+}
+
+func TestPidFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "go.pid")
+	pf, err := NewPidFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Free()
+	if pf.Path() != path {
+		t.Errorf("Path() = %q, want %q", pf.Path(), path)
+	}
+	if h, err := Holder(path); h != 0 || err != nil {
+		t.Errorf("Holder before acquire = %d, %v; want 0, nil", h, err)
+	}
+	if err := pf.Acquire(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d\n", os.Getpid())
+	if h, err := pf.Holder(); h != os.Getpid() || err != nil {
+		t.Errorf("Holder() = %d, %v; want %d (os.Getpid())", h, err, os.Getpid())
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != want {
+		t.Errorf("pidfile holds %q, %v; want %q", b, err, want)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("pidfile mode: %v, %v; want 0644", st, err)
+	}
+
+	// A second process: EEXIST (errno from `r, err := C.d3143_pidfile_acquire`),
+	// the message naming this process's pid; our file untouched.
+	kv, code := runHelper(t, "acquire", path)
+	if code != 0 {
+		t.Fatalf("second acquire from a child process succeeded (exit %d)", code)
+	}
+	if kv["errno"] != strconv.Itoa(int(syscall.EEXIST)) || kv["eexist"] != "true" {
+		t.Errorf("child's errno = %s (errors.Is EEXIST: %s), want EEXIST (%d)",
+			kv["errno"], kv["eexist"], int(syscall.EEXIST))
+	}
+	if !strings.Contains(kv["msg"], strconv.Itoa(os.Getpid())) || !strings.Contains(kv["msg"], path) {
+		t.Errorf("child's message %q does not name the path and holder pid %d", kv["msg"], os.Getpid())
+	}
+	if b, _ := os.ReadFile(path); string(b) != want {
+		t.Errorf("after the child's attempt the pidfile holds %q, want %q", b, want)
+	}
+
+	if err := pf.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pidfile still there after Release: %v", err)
+	}
+	if h, err := Holder(path); h != 0 || err != nil {
+		t.Errorf("Holder after release = %d, %v; want 0, nil", h, err)
+	}
+	if err := pf.Release(); err != nil {
+		t.Errorf("second Release: %v, want nil", err)
+	}
+
+	// Free of a held pidfile releases it.
+	if err := pf.Acquire(); err != nil {
+		t.Fatal(err)
+	}
+	pf.Free()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pidfile still there after Free: %v", err)
+	}
+}
+
+func wantErrno(t *testing.T, what string, err error, want syscall.Errno) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Errorf("%s: %v, want an *Error with %v", what, err, want)
+		return
+	}
+	if !errors.Is(err, want) || e.Msg == "" {
+		t.Errorf("%s: errno %d %q, want %d (%v) and a message", what, int(e.Errno), e.Msg, int(want), want)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	_, err := NewPidFile("")
+	wantErrno(t, "NewPidFile(\"\")", err, syscall.EINVAL)
+
+	pf, err := NewPidFile(filepath.Join(dir, "missing", "x.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrno(t, "acquire in a missing directory", pf.Acquire(), syscall.ENOENT)
+	pf.Free()
+
+	link := filepath.Join(dir, "link.pid")
+	if err := os.Symlink(filepath.Join(dir, "victim"), link); err != nil {
+		t.Fatal(err)
+	}
+	pf, _ = NewPidFile(link)
+	wantErrno(t, "acquire through a symlink", pf.Acquire(), syscall.ELOOP)
+	pf.Free()
+
+	_, err = Holder(dir)
+	wantErrno(t, "Holder(a directory)", err, syscall.EINVAL)
+
+	ctx, err := NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Free()
+	wantErrno(t, "SetUmask(01000)", ctx.SetUmask(0o1000), syscall.EINVAL)
+	wantErrno(t, "SetWorkingDirectory(relative)", ctx.SetWorkingDirectory("rel"), syscall.EINVAL)
+	wantErrno(t, "SetDetachProcess(7)", ctx.SetDetachProcess(7), syscall.EINVAL)
+	wantErrno(t, "SetSignal(SIGKILL)", ctx.SetSignal(syscall.SIGKILL, SigIgnore), syscall.EINVAL)
+	wantErrno(t, "PreserveFd(closed)", ctx.PreserveFd(999), syscall.EBADF)
+	if ctx.IsOpen() {
+		t.Error("a new context is open")
+	}
+	if err := ctx.SetChrootDirectory("/tmp/jail"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctx.SetWorkingDirectory("/srv"); err != nil {
+		t.Fatal(err)
+	}
+	if wd, err := ctx.WorkingDirectory(); wd != "/tmp/jail/srv" || err != nil {
+		t.Errorf("WorkingDirectory() = %q, %v; want /tmp/jail/srv", wd, err)
+	}
+	if err := ctx.Close(); err != nil {
+		t.Errorf("Close of a never-opened context: %v", err)
+	}
+}

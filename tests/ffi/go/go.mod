@@ -1,0 +1,3 @@
+module example.invalid/daemon3143
+
+go 1.18

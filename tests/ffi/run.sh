@@ -1,0 +1,275 @@
+#!/bin/sh
+# tests/ffi/run.sh — the library's foreign consumers, against a temp install:
+#
+#   cpp/     header-only RAII wrapper (daemon3143.hpp) and a daemon using it,
+#            built with c++ -std=c++17 -Wall -Wextra -Werror and only
+#            `pkg-config --cflags --libs daemon3143`; run, checked from here
+#            (pidfile, session, tty), stopped by its pid with SIGTERM.
+#   go/      cgo package (#cgo pkg-config: daemon3143), `go test` offline.
+#   python/  ctypes module mirroring pep3143daemon, python3 -m unittest,
+#            including the seed's example daemon.
+#
+# Runs `cargo build --release` (skip with D3143_FFI_NO_BUILD=1), then
+# `make install PREFIX=<tmp>`. Needs: cargo, make, c++ (g++), pkg-config,
+# go (golang-go), python3. A missing tool is a failure, not a skip.
+# Ends with `ffi: N passed, M failed`; exits non-zero on any failure.
+# Usage: sh tests/ffi/run.sh [cpp] [go] [python]   (default: all three)
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+MAKE=${MAKE:-make}
+CXX=${CXX:-c++}
+PKG_CONFIG=${PKG_CONFIG:-pkg-config}
+GO=${GO:-go}
+PYTHON=${PYTHON:-python3}
+# Nothing from the caller's environment may find a library for us.
+unset LD_LIBRARY_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR D3143_LIB
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); printf 'ok   - %s\n' "$*"; }
+fail() { failed=$((failed + 1)); printf 'FAIL - %s\n' "$*"; }
+t() {
+	desc=$1
+	shift
+	if "$@"; then ok "$desc"; else fail "$desc"; fi
+}
+finish() {
+	echo "ffi: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+}
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	fail "$1 is not installed (Debian package: $2)"
+	return 1
+}
+# show LOG: indents a log into the output.
+show() { sed 's/^/    | /' "$1"; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/d3143-ffi.XXXXXX") || exit 1
+chmod 0755 "$tmp"
+daemons=
+
+# alive PID: running and not a zombie.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+# gone_within PID TENTHS: waits until PID is gone (a zombie counts as gone).
+gone_within() {
+	i=0
+	while alive "$1"; do
+		[ $i -lt "$2" ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+# holds_pid FILE PID: FILE is exactly "PID\n".
+holds_pid() { printf '%s\n' "$2" | cmp -s - "$1"; }
+# stat_field PID N: field N of /proc/PID/stat (3 = state, 4 = ppid, 6 = session, 7 = tty_nr).
+stat_field() {
+	sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f$(($2 - 2))
+}
+cleanup() {
+	status=$?
+	# A daemon left by a failure above: stopped by its pid, when it is still
+	# one of ours (its command line names our temp dir).
+	for pid in $daemons; do
+		if alive "$pid" && tr '\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$tmp"; then
+			kill -KILL "$pid" 2>/dev/null || :
+		fi
+	done
+	rm -rf "$tmp"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+suites=${*:-cpp go python}
+
+# --- build and install ---------------------------------------------------------
+need "$MAKE" make || finish
+need "$PKG_CONFIG" pkg-config || finish
+if [ "${D3143_FFI_NO_BUILD:-0}" != 1 ]; then
+	need cargo cargo || finish
+	if (cd "$root" && cargo build --release) >"$tmp/build.log" 2>&1; then
+		ok "cargo build --release"
+	else
+		show "$tmp/build.log"
+		fail "cargo build --release"
+		finish
+	fi
+fi
+prefix=$tmp/prefix
+if "$MAKE" -C "$root" --no-print-directory install PREFIX="$prefix" DESTDIR= >"$tmp/install.log" 2>&1; then
+	ok "make install PREFIX=$prefix"
+else
+	show "$tmp/install.log"
+	fail "make install PREFIX=$prefix"
+	finish
+fi
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+export LD_LIBRARY_PATH="$prefix/lib"
+t "pkg-config finds daemon3143 in the temp install" \
+	sh -c '"$1" --cflags daemon3143 | grep -qF -- "-I$2/include"' sh "$PKG_CONFIG" "$prefix"
+
+# --- C++ -----------------------------------------------------------------------
+# daemon_run NAME MODE: starts the C++ daemon, checks it, stops it by its pid.
+cpp_daemon_run() {
+	name=$1 mode=$2
+	dir=$tmp/cpp-$name
+	mkdir "$dir"
+	pidfile=$dir/cpp.pid log=$dir/cpp.log
+	"$tmp/cpp_daemon" daemon "$pidfile" "$log" "$mode" >"$dir/launcher.out" 2>&1 </dev/null &
+	launcher=$!
+	wait "$launcher"
+	rc=$?
+	show "$dir/launcher.out"
+	t "$name: launcher exits 0" test "$rc" -eq 0
+	pid=$(cat "$pidfile" 2>/dev/null)
+	case $pid in
+	'' | *[!0-9]*)
+		fail "$name: pidfile holds a pid (got '$pid')"
+		return
+		;;
+	esac
+	daemons="$daemons $pid"
+	t "$name: pidfile is exactly \"$pid\\n\"" holds_pid "$pidfile" "$pid"
+	t "$name: daemon $pid is alive" alive "$pid"
+	t "$name: daemon pid is not the launcher's ($launcher)" test "$pid" -ne "$launcher"
+	sid=$(stat_field "$pid" 6)
+	t "$name: daemon in its own session ($sid, ours $(ps -o sid= -p $$ | tr -d ' '))" \
+		test "$sid" -ne "$(stat_field $$ 6)"
+	t "$name: ps agrees on the session" test "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$sid"
+	t "$name: daemon is not the session leader (double fork)" test "$sid" -ne "$pid"
+	t "$name: daemon has no controlling terminal" test "$(stat_field "$pid" 7)" -eq 0
+	i=0
+	while ! grep -q "^ready pid=$pid sid=$sid open=1 mode=$mode\$" "$log" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	t "$name: daemon wrote its ready line to the log (stdout)" \
+		grep -q "^ready pid=$pid sid=$sid open=1 mode=$mode\$" "$log"
+
+	# A second instance: refused in its launcher with EEXIST, naming the pid.
+	"$tmp/cpp_daemon" daemon "$pidfile" "$log" "$mode" >"$dir/second.out" 2>&1 </dev/null
+	rc=$?
+	show "$dir/second.out"
+	t "$name: second instance exits 1" test "$rc" -eq 1
+	t "$name: second instance reports EEXIST and the holder's pid" \
+		grep -q "(pid $pid).*\[errno 17\]" "$dir/second.out"
+	t "$name: pidfile unchanged by the second instance" holds_pid "$pidfile" "$pid"
+	t "$name: daemon still alive" alive "$pid"
+
+	t "$name: kill -TERM $pid" kill -TERM "$pid"
+	t "$name: daemon gone after SIGTERM (within 10 s)" gone_within "$pid" 100
+	t "$name: pidfile removed" test ! -e "$pidfile"
+}
+
+suite_cpp() {
+	need "$CXX" g++ || return
+	flags=$("$PKG_CONFIG" --cflags --libs daemon3143)
+	# shellcheck disable=SC2086 # the flags are meant to split
+	if "$CXX" -std=c++17 -Wall -Wextra -Werror -o "$tmp/cpp_daemon" "$here/cpp/cpp_daemon.cpp" \
+		$flags >"$tmp/cxx.log" 2>&1; then
+		ok "c++ -std=c++17 -Wall -Wextra -Werror cpp_daemon.cpp $flags"
+	else
+		show "$tmp/cxx.log"
+		fail "c++ -std=c++17 -Wall -Wextra -Werror cpp_daemon.cpp $flags"
+		return
+	fi
+	# The installed header, not the source tree's, was used.
+	t "compiled against the installed header" \
+		sh -c '"$1" -std=c++17 -M "$2" $3 | grep -qF "$4/include/daemon3143.h"' \
+		sh "$CXX" "$here/cpp/cpp_daemon.cpp" "$("$PKG_CONFIG" --cflags daemon3143)" "$prefix"
+	t "cpp_daemon needs libdaemon3143.so.0" \
+		sh -c 'readelf -d "$1" | grep -q "(NEEDED).*\[libdaemon3143.so.0\]"' sh "$tmp/cpp_daemon"
+	mkdir "$tmp/cpp-self"
+	if "$tmp/cpp_daemon" selftest "$tmp/cpp-self" >"$tmp/cpp-self.log" 2>&1; then
+		ok "C++ wrapper selftest ($(grep -c '^ok ' "$tmp/cpp-self.log") checks)"
+	else
+		show "$tmp/cpp-self.log"
+		fail "C++ wrapper selftest"
+	fi
+	cpp_daemon_run ctx ctx
+	cpp_daemon_run pidfile-first pidfile-first
+}
+
+# --- Go ------------------------------------------------------------------------
+suite_go() {
+	need "$GO" golang-go || return
+	gotmp=$tmp/go
+	mkdir -p "$gotmp/cache" "$gotmp/path" "$gotmp/tmp"
+	(
+		cd "$here/go" &&
+			env GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GOTOOLCHAIN=local GOWORK=off \
+				GOENV=off GOCACHE="$gotmp/cache" GOPATH="$gotmp/path" \
+				GOTMPDIR="$gotmp/tmp" TMPDIR="$gotmp/tmp" CGO_ENABLED=1 \
+				"$GO" test -v -count=1 -timeout 120s .
+	) >"$tmp/go.log" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		grep -E -- '--- (PASS|FAIL|SKIP):' "$tmp/go.log" | sed 's/^/    | /'
+	else
+		show "$tmp/go.log"
+	fi
+	np=$(grep -c -- '--- PASS:' "$tmp/go.log")
+	nf=$(grep -c -- '--- FAIL:' "$tmp/go.log")
+	passed=$((passed + np))
+	failed=$((failed + nf))
+	if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
+		fail "go test exited $rc (build failure?)"
+	elif [ "$np" -eq 0 ]; then
+		fail "go test ran no tests"
+	else
+		echo "go test: $np passed, $nf failed"
+	fi
+}
+
+# --- Python --------------------------------------------------------------------
+suite_python() {
+	need "$PYTHON" python3 || return
+	(
+		cd "$here/python" &&
+			env D3143_FFI_LIBDIR="$prefix/lib" PYTHONDONTWRITEBYTECODE=1 \
+				timeout 300 "$PYTHON" -m unittest -v test_daemon3143
+	) >"$tmp/python.log" 2>&1
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		grep -E ' \.\.\. (ok|skipped.*)$' "$tmp/python.log" | sed 's/^/    | /'
+	else
+		show "$tmp/python.log"
+	fi
+	ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in.*/\1/p' "$tmp/python.log")
+	nf=0
+	for kind in failures errors; do
+		n=$(sed -n "s/^FAILED (.*$kind=\([0-9]*\).*/\1/p" "$tmp/python.log")
+		nf=$((nf + ${n:-0}))
+	done
+	if [ -z "$ran" ]; then
+		fail "python3 -m unittest did not finish (exit $rc)"
+		return
+	fi
+	# (subtest failures can outnumber tests)
+	[ "$nf" -le "$ran" ] && passed=$((passed + ran - nf))
+	failed=$((failed + nf))
+	if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
+		fail "python3 -m unittest exited $rc"
+	fi
+	echo "python unittest: $ran tests, $nf failures/errors"
+}
+
+for s in $suites; do
+	case $s in
+	cpp | go | python)
+		echo "== $s"
+		"suite_$s"
+		;;
+	*) fail "unknown suite $s (cpp, go, python)" ;;
+	esac
+done
+finish
