@@ -268,3 +268,50 @@ func TestErrors(t *testing.T) {
 		t.Errorf("Close of a never-opened context: %v", err)
 	}
 }
+
+// holder() is thread-safe, and d3143_last_error() is per thread: goroutines
+// on many OS threads each see the message of their own failure.
+func TestConcurrentHolderAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "held.pid")
+	pf, err := NewPidFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Free()
+	if err := pf.Acquire(); err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 16, 50
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			missing := filepath.Join(dir, fmt.Sprintf("missing-%d", w), "x.pid")
+			for i := 0; i < rounds; i++ {
+				if h, err := Holder(path); h != os.Getpid() || err != nil {
+					errs <- fmt.Errorf("worker %d: Holder = %d, %v", w, h, err)
+					return
+				}
+				p, err := NewPidFile(missing)
+				if err != nil {
+					errs <- err
+					return
+				}
+				err = p.Acquire()
+				p.Free()
+				var e *Error
+				if !errors.As(err, &e) || e.Errno != syscall.ENOENT ||
+					!strings.Contains(e.Msg, fmt.Sprintf("missing-%d/", w)) {
+					errs <- fmt.Errorf("worker %d: got %v, want ENOENT naming missing-%d", w, err, w)
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -123,6 +123,12 @@ for _name, _res, _args in [
     _f.restype, _f.argtypes = _res, _args
 
 
+# d3143_ctx_open() is called as os.fork() calls fork(): holding the GIL, the
+# thread state attached (PyDLL), between Python's before- and after-fork hooks.
+_open_fn = ctypes.PyDLL(_lib._name, use_errno=True).d3143_ctx_open
+_open_fn.restype, _open_fn.argtypes = _int, [_CtxP]
+
+
 class DaemonError(OSError):
     """A libdaemon3143 failure: .errno, and .strerror / .message, the
     library's message (naming the path, fd, signal, step or pid)."""
@@ -231,7 +237,10 @@ class PidFile(object):
         # then), as pep3143daemon's atexit registration keeps it.
         pf = getattr(self, '_pf', None)
         if pf and not self._held:
-            _lib.d3143_pidfile_free(pf)
+            try:
+                _lib.d3143_pidfile_free(pf)
+            except Exception:  # interpreter shutdown
+                pass
             self._pf = None
 
 
@@ -498,7 +507,7 @@ def _open(ctx):
     pid = os.getpid()
     if hooks:
         api.PyOS_BeforeFork()
-    rc = _lib.d3143_ctx_open(ctx)
+    rc = _open_fn(ctx)
     err = ctypes.get_errno()
     if hooks:
         if os.getpid() != pid:

@@ -27,6 +27,8 @@ EXAMPLE = os.path.join(HERE, 'pep3143daemon_example.py')
 
 def child_env(**extra):
     env = dict(os.environ)
+    for name in ('NOTIFY_SOCKET', 'LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'):
+        env.pop(name, None)  # detach AUTO would not fork under them
     env['PYTHONPATH'] = HERE + os.pathsep + env.get('PYTHONPATH', '')
     env.update(extra)
     return env
