@@ -24,7 +24,9 @@
  * prevent_core=, preserve=N (repeatable), stdin=|stdout=|stderr= with
  * null | fd:N | file:PATH, stream_close=1 (close the file: fds after setting),
  * sig=N:ACTION (repeatable), handler=N (repeatable), ready=manual.
- * After open: pty=1, newfd=1, regain=1, reopen=1, write_std=1, raise=N
+ * prehandler=N (a handler of the probe's own, before open).
+ * After open: pty=1, newfd=1, regain=1, reopen=1, write_std=1 (a line on
+ * stdout and stderr), fork_worker=1 (a child that pauses), raise=N
  * (before readiness, MANUAL), notify_fail=STATUS:MESSAGE, wait_notify=1
  * (MANUAL: read one byte from hold before reporting readiness).
  */
@@ -103,6 +105,15 @@ static void on_signal(int sig) {
     ssize_t w = write(report_fd, buf, n);
     (void)w;
     errno = saved;
+}
+
+static void on_pre_signal(int sig) {
+    char buf[64] = "prehandler sig=";
+    size_t n = strlen(buf);
+    n += fmt_int(buf + n, sig);
+    buf[n++] = '\n';
+    ssize_t w = write(report_fd, buf, n);
+    (void)w;
 }
 
 static void on_exit_handler(void) {
@@ -432,6 +443,8 @@ int main(int argc, char **argv) {
     }
     if (FIND("ign"))
         each(v, ignore_one, NULL);
+    if (FIND("prehandler"))
+        signal(parse_int(v), on_pre_signal);
     for (int i = 0; i < nopt; i++) {
         if (strcmp(opt[i][0], "setenv") == 0) {
             char buf[1024];
@@ -567,11 +580,19 @@ int main(int argc, char **argv) {
         int rc = d3143_ctx_notify_ready(ctx);
         say("notify rc=%d errno=%d", rc, rc ? errno : 0);
     }
-    report_state(ctx);
     if (FIND("write_std")) {
         printf("out %d\n", (int)getpid());
         fprintf(stderr, "err %d\n", (int)getpid());
         fflush(NULL);
+    }
+    report_state(ctx);
+    if (FIND("fork_worker")) {
+        pid_t w = fork();
+        if (w == 0) {
+            for (;;)
+                pause();
+        }
+        say("worker pid=%d", (int)w);
     }
     if (FIND("reopen")) {
         int r1 = d3143_ctx_open(ctx);

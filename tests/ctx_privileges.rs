@@ -1,0 +1,313 @@
+//! DaemonContext's root-only rules: chroot (cwd inside the jail whatever its
+//! symlinks, a jail without /dev or /etc, no directory fd from outside,
+//! pidfile released when open() fails after the chroot) and the privilege
+//! drop (all three ids, groups, primary gid, initgroups, the drop verified).
+//! Each test prints "SKIP <name>: needs root" and returns when not root.
+
+mod common;
+mod ctx_harness;
+
+use common::*;
+use ctx_harness::*;
+use std::path::{Path, PathBuf};
+
+/// A jail with nothing in it but `dirs`.
+fn jail(dirs: &[&str]) -> TempDir {
+    let j = TempDir::new("ctx-jail");
+    for d in dirs {
+        std::fs::create_dir_all(j.join(d)).unwrap();
+    }
+    j
+}
+
+fn root_of(pid: i32) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/root")).unwrap()
+}
+
+fn cwd_of(pid: i32) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap()
+}
+
+/// No fd of `pid` is a directory (none from outside the jail stays open).
+fn no_directory_fds(pid: i32) {
+    for (fd, target) in fd_links(pid) {
+        let meta = std::fs::metadata(format!("/proc/{pid}/fd/{fd}"));
+        assert!(
+            !meta.is_ok_and(|m| m.is_dir()),
+            "daemon {pid} keeps directory fd {fd} ({target:?}) open"
+        );
+    }
+}
+
+/// After the daemon is gone: the pidfile removed, or emptied when it could not be.
+fn pidfile_gone_or_empty(p: &Path) {
+    if let Ok(s) = std::fs::read(p) {
+        assert!(s.is_empty(), "stale pid left in {p:?}: {s:?}");
+    }
+}
+
+fn groups_line(pid: i32) -> Vec<u32> {
+    let mut v: Vec<u32> = status_field(pid, "Groups")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn chroot_without_dev_or_etc_and_a_user_given_by_name() {
+    if skip_unless_root("chroot_without_dev_or_etc_and_a_user_given_by_name") {
+        return;
+    }
+    let (uid, gid) = passwd("nobody").expect("a nobody user");
+    let j = jail(&["srv"]);
+    let host = TempDir::new("ctx-jail-host");
+    let pidfile = host.join("d.pid");
+    let mut l = Launch::run(&[
+        kv("chroot", j.path()),
+        "wd=/srv".into(),
+        kv("pidfile", &pidfile),
+        "user=nobody".into(),
+    ]);
+    let s = l.daemon_state();
+    let pid = s.pid();
+    assert_eq!(s.get("cwd"), "/srv");
+    assert_eq!(root_of(pid), j.path());
+    assert_eq!(cwd_of(pid), j.join("srv"));
+    assert_eq!(s.get("uids"), format!("{uid},{uid},{uid}"));
+    assert_eq!(
+        s.get("gids"),
+        format!("{gid},{gid},{gid}"),
+        "the user's primary gid"
+    );
+    for fd in 0..3 {
+        let t = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(
+            t,
+            Path::new("/dev/null"),
+            "fd {fd}: /dev/null opened before the chroot"
+        );
+    }
+    no_directory_fds(pid);
+    assert!(!j.join("dev").exists() && !j.join("etc").exists());
+    assert_eq!(pid_in(&pidfile), Some(pid), "the pidfile is a host path");
+    l.signal(libc::SIGTERM);
+    assert_eq!(killed_by(l.reap_daemon()), Some(libc::SIGTERM));
+    pidfile_gone_or_empty(&pidfile);
+}
+
+#[test]
+fn the_working_directory_never_leaves_the_jail_through_symlinks() {
+    if skip_unless_root("the_working_directory_never_leaves_the_jail_through_symlinks") {
+        return;
+    }
+    let j = jail(&["etc", "inner"]);
+    std::os::unix::fs::symlink("/etc", j.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../..", j.join("up")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../etc", j.join("inner/up_etc")).unwrap();
+    for (wd, inside, host) in [
+        ("/abs", "/etc", j.join("etc")),
+        ("/up", "/", j.path().to_path_buf()),
+        ("/inner/up_etc", "/etc", j.join("etc")),
+    ] {
+        let mut l = Launch::run(&[kv("chroot", j.path()), format!("wd={wd}").into()]);
+        let s = l.daemon_state();
+        assert_eq!(s.get("cwd"), inside, "wd {wd}");
+        assert_eq!(cwd_of(s.pid()), host, "wd {wd}: cwd outside the jail");
+        assert_eq!(root_of(s.pid()), j.path());
+        no_directory_fds(s.pid());
+    }
+}
+
+#[test]
+fn a_relative_chroot_is_joined_with_the_cwd_when_set() {
+    if skip_unless_root("a_relative_chroot_is_joined_with_the_cwd_when_set") {
+        return;
+    }
+    let d = TempDir::new("ctx-reljail");
+    std::fs::create_dir(d.join("jail")).unwrap();
+    let mut o = Opts::new(&["chroot=jail"]);
+    o.cwd = Some(d.path().to_path_buf());
+    let mut l = Launch::start(o);
+    let s = l.daemon_state();
+    assert_eq!(root_of(s.pid()), d.join("jail"));
+    assert_eq!(s.get("cwd"), "/");
+}
+
+#[test]
+fn the_pidfile_is_released_when_open_fails_after_the_chroot() {
+    if skip_unless_root("the_pidfile_is_released_when_open_fails_after_the_chroot") {
+        return;
+    }
+    let j = jail(&[]);
+    let host = TempDir::new("ctx-jail-fail");
+    let pidfile = host.join("d.pid");
+    let mut l = Launch::run(&[
+        kv("chroot", j.path()),
+        "wd=/missing".into(),
+        kv("pidfile", &pidfile),
+    ]);
+    let f = l.open_failed();
+    assert_eq!(f.int("errno"), libc::ENOENT as i64, "{}", f.raw);
+    assert!(f.get("msg").contains("/missing"), "{}", f.raw);
+    assert!(
+        !pidfile.exists(),
+        "pidfile left after open() failed in the jail"
+    );
+    // a missing jail is an error too, before anything is changed
+    let mut l = Launch::run(&[kv("chroot", &host.join("nojail")), kv("pidfile", &pidfile)]);
+    let f = l.open_failed();
+    assert_eq!(f.int("errno"), libc::ENOENT as i64, "{}", f.raw);
+    assert!(f.get("msg").contains("nojail"), "{}", f.raw);
+    assert!(!pidfile.exists());
+}
+
+#[test]
+fn dropping_root_changes_all_ids_clears_groups_and_cannot_be_undone() {
+    if skip_unless_root("dropping_root_changes_all_ids_clears_groups_and_cannot_be_undone") {
+        return;
+    }
+    let host = TempDir::new("ctx-drop");
+    let pidfile = host.join("d.pid");
+    let mut l = Launch::run(&[
+        "setgroups=0,4,27".into(),
+        "uid=65534".into(),
+        "gid=65534".into(),
+        "regain=1".into(),
+        kv("pidfile", &pidfile),
+    ]);
+    let s = l.daemon_state();
+    let pid = s.pid();
+    assert_eq!(s.get("uids"), "65534,65534,65534");
+    assert_eq!(s.get("gids"), "65534,65534,65534");
+    assert_eq!(s.list("groups"), vec![65534], "exactly {{gid}}");
+    assert_eq!(groups_line(pid), vec![65534]);
+    assert_eq!(
+        status_field(pid, "Uid")
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["65534"; 4]
+    );
+    assert_eq!(
+        status_field(pid, "Gid")
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["65534"; 4]
+    );
+    let eperm = libc::EPERM as i64;
+    assert_eq!(s.int("setuid0"), eperm, "setuid(0) after the drop");
+    assert_eq!(s.int("setresuid0"), eperm, "setresuid(-1, 0, -1)");
+    assert_eq!(s.int("setgroups0"), eperm, "setgroups({{0}})");
+    assert_eq!(s.int("setgid0"), eperm, "setgid(0)");
+    assert_eq!(s.int("euid_after"), 65534);
+    assert_eq!(s.get("core"), "0,0");
+    assert_eq!(s.int("dumpable"), 0, "PR_SET_DUMPABLE 0 after the drop");
+    assert_eq!(pid_in(&pidfile), Some(pid));
+    l.signal(libc::SIGTERM);
+    assert_eq!(killed_by(l.reap_daemon()), Some(libc::SIGTERM));
+    pidfile_gone_or_empty(&pidfile);
+}
+
+/// A user whose primary gid differs from its uid, else nobody.
+fn some_user() -> (&'static str, u32, u32) {
+    for name in ["postgres", "daemon", "bin", "nobody"] {
+        if let Some((u, g)) = passwd(name) {
+            if u != 0 {
+                return (name, u, g);
+            }
+        }
+    }
+    panic!("no unprivileged user in /etc/passwd");
+}
+
+#[test]
+fn uid_only_sets_the_users_primary_gid_and_only_that_group() {
+    if skip_unless_root("uid_only_sets_the_users_primary_gid_and_only_that_group") {
+        return;
+    }
+    let (name, uid, gid) = some_user();
+    let mut l = Launch::run(&["setgroups=0,4,27".to_string(), format!("uid={uid}")]);
+    let s = l.daemon_state();
+    assert_eq!(s.get("uids"), format!("{uid},{uid},{uid}"), "{name}");
+    assert_eq!(
+        s.get("gids"),
+        format!("{gid},{gid},{gid}"),
+        "{name}'s primary gid"
+    );
+    assert_eq!(s.list("groups"), vec![gid as i64]);
+}
+
+fn grouplist(name: &str, gid: u32) -> Vec<i64> {
+    let cname = std::ffi::CString::new(name).unwrap();
+    let mut groups = vec![0 as libc::gid_t; 256];
+    let mut n = groups.len() as libc::c_int;
+    // SAFETY: buffers valid for n entries.
+    let r = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+    assert!(r >= 0);
+    let mut v: Vec<i64> = groups[..n as usize].iter().map(|&g| g as i64).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn initgroups_gives_getgrouplists_list() {
+    if skip_unless_root("initgroups_gives_getgrouplists_list") {
+        return;
+    }
+    let (name, uid, gid) = some_user();
+    let want = grouplist(name, gid);
+    let mut l = Launch::run(&[
+        "setgroups=0,4,27".to_string(),
+        format!("user={name}"),
+        "initgroups=1".into(),
+    ]);
+    let s = l.daemon_state();
+    assert_eq!(s.get("uids"), format!("{uid},{uid},{uid}"));
+    let mut got = s.list("groups");
+    got.sort();
+    got.dedup();
+    assert_eq!(got, want, "{name}'s getgrouplist()");
+}
+
+#[test]
+fn a_uid_without_passwd_entry_needs_an_explicit_gid() {
+    if skip_unless_root("a_uid_without_passwd_entry_needs_an_explicit_gid") {
+        return;
+    }
+    let uid = (54321..60000)
+        .find(|u| {
+            // SAFETY: getpwuid returns NULL or a valid pointer.
+            unsafe { libc::getpwuid(*u).is_null() }
+        })
+        .unwrap();
+    let host = TempDir::new("ctx-nopw");
+    let pidfile = host.join("d.pid");
+    let mut l = Launch::run(&[format!("uid={uid}").into(), kv("pidfile", &pidfile)]);
+    let f = l.open_failed();
+    assert_eq!(f.int("errno"), libc::EINVAL as i64, "{}", f.raw);
+    assert!(f.get("msg").contains("gid"), "asks for a gid: {}", f.raw);
+    assert!(!pidfile.exists());
+    let mut l = Launch::run(&[format!("uid={uid}"), format!("gid={uid}")]);
+    let s = l.daemon_state();
+    assert_eq!(s.get("uids"), format!("{uid},{uid},{uid}"));
+    assert_eq!(s.get("gids"), format!("{uid},{uid},{uid}"));
+    assert_eq!(s.list("groups"), vec![uid as i64]);
+}
+
+#[test]
+fn root_stays_root_with_its_groups_when_nothing_is_asked() {
+    if skip_unless_root("root_stays_root_with_its_groups_when_nothing_is_asked") {
+        return;
+    }
+    let mut l = Launch::run(&["setgroups=0,4,27"]);
+    let s = l.daemon_state();
+    assert_eq!(s.get("uids"), "0,0,0");
+    let mut g = s.list("groups");
+    g.sort();
+    assert_eq!(g, vec![0, 4, 27], "ids unchanged: groups left alone");
+}
