@@ -18,7 +18,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -556,6 +556,56 @@ fn daemon_killed_before_ready_fails_the_launcher_at_once() {
     assert!(!pidfile.exists(), "pidfile of a dead daemon left behind");
 }
 
+#[test]
+fn a_launcher_killed_while_waiting_leaves_the_daemon_running() {
+    let dir = TempDir::new("ready-launcher-killed");
+    let pidfile = dir.join("d.pid");
+    let mut sc = Scenario::daemon(
+        &["-d", "always", "-m", "manual", "-p", s(&pidfile)],
+        &[],
+        vec![],
+    );
+    let (daemon, _) = sc.opened();
+    assert!(sc.launcher_keeps_waiting());
+    sc.launcher.kill().unwrap(); // SIGKILL, by its pid
+    let st = sc.launcher_exit();
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    // Reporting to a launcher that is gone: harmless, no SIGPIPE.
+    assert_eq!(sc.send("ready"), "ready 0 0");
+    assert!(alive(daemon), "the daemon died with its launcher");
+    assert_eq!(pidfile_pid(&pidfile), Some(daemon));
+    sc.tell("exit 0");
+    assert!(daemon_gone(daemon));
+    assert!(!pidfile.exists());
+}
+
+#[test]
+#[ignore = "library bug: the readiness channel is inherited by the daemon's workers, \
+            so a daemon that forked before notify_ready can die unseen"]
+fn launcher_sees_the_daemon_die_even_when_a_worker_holds_the_channel() {
+    let mut sc = Scenario::daemon(&["-d", "always", "-m", "manual"], &[], vec![]);
+    let (daemon, _) = sc.opened();
+    // A pre-forking server: a worker is started before readiness.
+    let w = sc.send("worker");
+    let worker: i32 = w
+        .strip_prefix("worker ")
+        .and_then(|p| p.parse().ok())
+        .expect(&w);
+    let _worker = DaemonGuard(Some(worker));
+    kill_and_wait(daemon);
+    let st = wait_within(&mut sc.launcher, Duration::from_secs(3));
+    sc.status = st;
+    assert_eq!(
+        st.and_then(|s| s.code()),
+        Some(1),
+        "the launcher did not notice the daemon's death while worker {worker} lives"
+    );
+    assert_eq!(
+        sc.stderr_text(),
+        "ready_daemon: daemon exited before it was ready\n"
+    );
+}
+
 // ---------------------------------------------------------------- systemd
 
 /// A bound datagram socket standing in for systemd's notify socket.
@@ -700,6 +750,47 @@ fn systemd_manual_ready_sends_ready_only_at_notify_ready() {
     assert_eq!(sc.launcher_exit().code(), Some(0));
     assert_eq!(sc.send("ready"), "ready 0 0");
     sd.nothing_more();
+}
+
+#[test]
+fn notify_never_blocks_when_systemd_does_not_read() {
+    let sd = FakeSystemd::abstract_name();
+    let env = sd.env();
+    let mut sc = Scenario::daemon(&["-d", "auto"], &env, vec![]);
+    sc.opened();
+    // Nobody reads: the socket's queue (net.unix.max_dgram_qlen datagrams)
+    // fills up. Each call must still return at once (Lines bounds the wait).
+    let qlen: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(10);
+    let mut sent = 0;
+    let full = loop {
+        let reply = sc.send("notify WATCHDOG=1");
+        if reply == "notify 0 0 " {
+            sent += 1;
+            assert!(sent <= qlen + 4096, "never refused");
+            continue;
+        }
+        break reply;
+    };
+    let parts: Vec<&str> = full.splitn(4, ' ').collect();
+    assert_eq!(
+        &parts[..3],
+        ["notify", "-1", &libc::EAGAIN.to_string()],
+        "after {sent}: {full}"
+    );
+    assert!(parts[3].contains(sd.name.to_str().unwrap()), "{full}");
+    // Once systemd reads, notifying works again.
+    assert_eq!(sd.recv(), format!("READY=1\nMAINPID={}", sc.launcher_pid()));
+    for _ in 0..sent {
+        assert_eq!(sd.recv(), "WATCHDOG=1");
+    }
+    sd.nothing_more();
+    assert_eq!(sc.send("notify STOPPING=1"), "notify 0 0 ");
+    assert_eq!(sd.recv(), "STOPPING=1");
+    sc.tell("exit 0");
+    assert_eq!(sc.launcher_exit().code(), Some(0));
 }
 
 #[test]

@@ -91,7 +91,7 @@ impl Notifier {
                     self.fd,
                     msg.as_ptr().cast(),
                     msg.len(),
-                    libc::MSG_NOSIGNAL,
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
                     (&self.addr as *const libc::sockaddr_un).cast(),
                     self.len,
                 )

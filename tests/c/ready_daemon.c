@@ -14,6 +14,8 @@
  *   fail STATUS MESSAGE    -> "fail <rc> <errno>"
  *   forkready              -> a forked child calls notify_ready:
  *                             "child <rc> <errno> <pid>", then "forked"
+ *   worker                 -> forks a worker that waits in pause() (as a
+ *                             pre-forking server would): "worker <pid>"
  *   notify STATE           -> "notify <rc> <errno> <last_error>"
  *   env NAME               -> "env NAME=<value>" or "env NAME unset"
  *   exit N                 -> exit(N)
@@ -225,6 +227,14 @@ int main(int argc, char **argv)
             while (child > 0 && waitpid(child, &st, 0) < 0 && errno == EINTR) {
             }
             report("forked");
+        } else if (strcmp(line, "worker") == 0) {
+            pid_t worker = fork();
+            if (worker == 0) {
+                close(control_fd);
+                for (;;)
+                    pause();
+            }
+            report("worker %ld", (long)worker);
         } else if (strcmp(line, "notify") == 0) {
             int rc = d3143_notify(arg);
             int e = errno;
