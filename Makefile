@@ -6,6 +6,7 @@
 #   make uninstall       remove exactly what install installed
 #   make header          regenerate include/daemon3143.h with cbindgen
 #   make run             run the C example
+#   make bench           benchmarks, written to docs/benchmarks.md
 #   make clean
 
 .SUFFIXES:
@@ -90,6 +91,12 @@ uninstall:
 
 run:
 	sh examples-c/run-example.sh
+
+# Benchmarks against other daemonizers (not part of check): writes
+# docs/benchmarks.md and docs/benchmarks-latency.png.
+.PHONY: bench
+bench:
+	sh bench/run.sh
 
 clean:
 	$(CARGO) clean
