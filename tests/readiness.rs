@@ -580,8 +580,6 @@ fn a_launcher_killed_while_waiting_leaves_the_daemon_running() {
 }
 
 #[test]
-#[ignore = "library bug: the readiness channel is inherited by the daemon's workers, \
-            so a daemon that forked before notify_ready can die unseen"]
 fn launcher_sees_the_daemon_die_even_when_a_worker_holds_the_channel() {
     let mut sc = Scenario::daemon(&["-d", "always", "-m", "manual"], &[], vec![]);
     let (daemon, _) = sc.opened();

@@ -136,44 +136,108 @@ pub fn send_pid(fd: RawFd, pid: libc::pid_t) {
     let _ = sys::send_all(fd, &encode(KIND_PID, 0, 0, pid.into()));
 }
 
-/// Reads exactly `buf.len()` bytes before `deadline`; `Ok(false)` at EOF.
-fn read_exact(fd: RawFd, buf: &mut [u8], deadline: Option<Instant>) -> Result<bool, ()> {
-    let mut got = 0;
-    while got < buf.len() {
-        if let Some(d) = deadline {
-            let left = d.saturating_duration_since(Instant::now());
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let mut p = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
+/// What the launcher watches: the channel, and the daemon itself once its pid
+/// is known (a pidfd), so that a daemon that dies while a process it forked
+/// still holds the channel open is seen at once too.
+struct Watch {
+    channel: RawFd,
+    pidfd: RawFd,
+    deadline: Option<Instant>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        sys::close(self.pidfd);
+    }
+}
+
+impl Watch {
+    fn watch_pid(&mut self, pid: libc::pid_t) {
+        // SAFETY: pidfd_open takes a pid and flags; it returns an fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd >= 0 {
+            sys::close(self.pidfd);
+            self.pidfd = fd as RawFd;
+        }
+    }
+
+    /// Polls the channel (and the pidfd); `Ok(true)` when the channel can be
+    /// read, `Ok(false)` when the daemon exited with nothing left to read.
+    fn readable(&self) -> Result<bool, ()> {
+        loop {
+            let ms = match self.deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    left.as_millis().min(i32::MAX as u128) as i32
+                }
+                None => -1,
             };
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut p, 1, ms) };
-            if r == 0 {
-                return Err(());
-            }
+            let mut p = [
+                libc::pollfd {
+                    fd: self.channel,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.pidfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+            let r = unsafe { libc::poll(p.as_mut_ptr(), 2, ms) };
             if r < 0 {
                 continue; // EINTR
             }
-        }
-        match sys::read(fd, &mut buf[got..]) {
-            Ok(0) | Err(_) => return Ok(false),
-            Ok(n) => got += n,
+            if r == 0 {
+                return Err(());
+            }
+            if p[0].revents != 0 {
+                return Ok(true);
+            }
+            // The daemon exited: whatever it sent is already in the channel.
+            let mut now = [libc::pollfd {
+                fd: self.channel,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(now.as_mut_ptr(), 1, 0) } > 0;
+            return Ok(ready);
         }
     }
-    Ok(true)
+
+    /// Reads exactly `buf.len()` bytes; `Ok(false)` at EOF or when the daemon
+    /// is gone; `Err(())` at the deadline.
+    fn read_exact(&self, buf: &mut [u8]) -> Result<bool, ()> {
+        let mut got = 0;
+        while got < buf.len() {
+            if !self.readable()? {
+                return Ok(false);
+            }
+            match sys::read(self.channel, &mut buf[got..]) {
+                Ok(0) | Err(_) => return Ok(false),
+                Ok(n) => got += n,
+            }
+        }
+        Ok(true)
+    }
 }
 
-/// Waits for the daemon's word (EOF at once if it dies first), up to
-/// `timeout` when given. Also returns the daemon's pid when it was told.
+/// Waits for the daemon's word (EOF, or the daemon's exit, at once if it dies
+/// first), up to `timeout` when given. Also returns the daemon's pid when it
+/// was told.
 pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_t>) {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut watch = Watch {
+        channel: fd,
+        pidfd: -1,
+        deadline: timeout.map(|t| Instant::now() + t),
+    };
     let mut daemon = None;
     let mut exec_pending = false;
     loop {
         let mut buf = [0u8; RECORD];
-        match read_exact(fd, &mut buf, deadline) {
+        match watch.read_exact(&mut buf) {
             Err(()) => return (Outcome::TimedOut, daemon),
             Ok(false) if exec_pending => return (Outcome::Ready, daemon),
             Ok(false) => return (Outcome::Died, daemon),
@@ -184,6 +248,7 @@ pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_
         let outcome = match buf[0] {
             KIND_PID => {
                 daemon = Some(arg as libc::pid_t);
+                watch.watch_pid(arg as libc::pid_t);
                 continue;
             }
             KIND_EXEC => {
@@ -193,7 +258,7 @@ pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_
             KIND_READY => Outcome::Ready,
             KIND_REPORTED => {
                 let mut msg = vec![0u8; (arg.max(0) as usize).min(MESSAGE_MAX)];
-                match read_exact(fd, &mut msg, deadline) {
+                match watch.read_exact(&mut msg) {
                     Ok(true) => {}
                     _ => msg.clear(),
                 }
