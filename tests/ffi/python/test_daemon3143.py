@@ -433,8 +433,11 @@ class OpenTest(unittest.TestCase):
         try:
             self.assertNotEqual(pid, launcher)
             self.assertTrue(alive(pid))
-            self.assertIn('daemon pid=%d launcher=%d is_open=True hooks=before,child\n'
-                          % (pid, launcher), read(out))
+            line = ('daemon pid=%d launcher=%d is_open=True hooks=before,child\n'
+                    % (pid, launcher))
+            # Written after open() returned in the daemon: maybe after the
+            # launcher exited.
+            self.assertTrue(poll(lambda: line in read(out)), '%r not in %r' % (line, read(out)))
             os.kill(pid, signal.SIGUSR1)
             self.assertTrue(poll(lambda: 'usr1 in %d\n' % pid in read(out)),
                             'the Python handler did not run: %r' % read(out))
