@@ -12,6 +12,9 @@
 #      the PidFile with `pkg-config --cflags --libs daemon3143` against /usr
 #      (shared, then --static), checks `man -w d3143_ctx_open`,
 #   5. purges them and checks that nothing is left.
+# The daemon3143(1) tool's package `daemon3143` is built, checked, installed
+# and run too when the tree has src/bin/daemon3143.rs and man/daemon3143.1;
+# otherwise the build uses the profile pkg.libdaemon3143.nocli.
 # Needs root and: dpkg-dev debhelper lintian fakeroot man-db groff-base
 # build-essential pkg-config (plus git, and cargo on PATH).
 # Ends with `debian: N passed, M failed`; exits non-zero on any failure.
@@ -37,7 +40,7 @@ finish() {
 	exit
 }
 
-pkgs="libdaemon3143-0 libdaemon3143-dev"
+pkgs="libdaemon3143-0 libdaemon3143-dev daemon3143"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 # Leaves the system as it found it, whatever happened.
 purge() {
@@ -97,6 +100,13 @@ else
 		(cd "$root" && tar --null -T - -cf -) | tar -xf - -C "$src"
 fi
 t "source tree copied without target/" test -f "$src/debian/control" -a ! -e "$src/target"
+if [ -f "$src/src/bin/daemon3143.rs" ] && [ -f "$src/man/daemon3143.1" ]; then
+	cli=yes
+else
+	cli=
+	build_opts="$build_opts -Ppkg.libdaemon3143.nocli"
+	echo "skip - package daemon3143: the tree has no src/bin/daemon3143.rs or man/daemon3143.1 (profile pkg.libdaemon3143.nocli)"
+fi
 # 3.0 (quilt): the orig tarball is the tree without debian/.
 tar -C "$tmp" --exclude="libdaemon3143-$upver/debian" --owner=0 --group=0 \
 	-czf "$tmp/libdaemon3143_$upver.orig.tar.gz" "libdaemon3143-$upver"
@@ -113,9 +123,15 @@ fi
 changes=$(ls "$tmp"/libdaemon3143_"$debver"_*.changes 2>/dev/null | head -n 1)
 rt=$tmp/libdaemon3143-0_${debver}_$arch.deb
 dev=$tmp/libdaemon3143-dev_${debver}_$arch.deb
+tool=$tmp/daemon3143_${debver}_$arch.deb
 t "libdaemon3143-0 .deb built" test -f "$rt"
 t "libdaemon3143-dev .deb built" test -f "$dev"
 t ".changes written" test -n "$changes"
+if [ -n "$cli" ]; then
+	t "daemon3143 .deb built" test -f "$tool"
+else
+	t "no daemon3143 .deb without the tool" test ! -e "$tool"
+fi
 if grep -q 'dpkg-gensymbols: warning' "$tmp/build.log"; then
 	grep -A 20 'dpkg-gensymbols: warning' "$tmp/build.log"
 	fail "debian/libdaemon3143-0.symbols matches the library's exports"
@@ -159,13 +175,22 @@ t "dev: man3 pages" has "$tmp/dev.list" '\./usr/share/man/man3/d3143_ctx_open\.3
 t "dev: man3 .so links became symlinks" has "$tmp/dev.list" '\./usr/share/man/man3/d3143_ctx_close\.3\.gz -> d3143_ctx_open\.3\.gz$'
 t "dev: Depends on libdaemon3143-0 (= $debver)" sh -c 'dpkg-deb -f "$1" Depends | grep -qF "libdaemon3143-0 (= $2)"' sh "$dev" "$debver"
 
+if [ -n "$cli" ]; then
+	dpkg-deb -c "$tool" >"$tmp/tool.list" 2>&1
+	t "tool: /usr/bin/daemon3143" has "$tmp/tool.list" '^-rwxr-xr-x .* \./usr/bin/daemon3143$'
+	t "tool: daemon3143(1)" has "$tmp/tool.list" '\./usr/share/man/man1/daemon3143\.1\.gz$'
+	t "tool: no library files" sh -c '! grep -qE "\.so|\.a$|\.h$|man3" "$1"' sh "$tmp/tool.list"
+	t "dev: no tool files" sh -c '! grep -qE "usr/bin|man1" "$1"' sh "$tmp/dev.list"
+fi
+
 # --- 4. install and use ------------------------------------------------------------
 # Minimal images exclude /usr/share/man from dpkg: let ours in, for man -w.
 if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	-o DPkg::Options::=--path-include=/usr/share/man/man3/d3143_* \
 	-o DPkg::Options::=--path-include=/usr/share/man/man3/daemon3143.3* \
-	"$rt" "$dev" >"$tmp/install.log" 2>&1; then
-	ok "apt-get install ./libdaemon3143-0 ./libdaemon3143-dev"
+	-o DPkg::Options::=--path-include=/usr/share/man/man1/daemon3143.1* \
+	"$rt" "$dev" ${cli:+"$tool"} >"$tmp/install.log" 2>&1; then
+	ok "apt-get install ./libdaemon3143-0 ./libdaemon3143-dev${cli:+ ./daemon3143}"
 else
 	cat "$tmp/install.log"
 	fail "apt-get install the packages"
@@ -263,10 +288,17 @@ t "man -w d3143_ctx_open finds the installed page" sh -c 'man -w d3143_ctx_open 
 t "man -w d3143_pidfile_holder finds its page through the link" sh -c 'man -w d3143_pidfile_holder 2>/dev/null | grep -qxE "/usr/share/man/man3/d3143_pidfile_(holder|acquire)\.3\.gz"'
 t "man 3 daemon3143 renders without warnings" sh -c 'out=$(MANWIDTH=80 man --warnings 3 daemon3143 2>&1 >/dev/null) && [ -z "$out" ] && MANWIDTH=80 man 3 daemon3143 2>/dev/null | grep -q "PEP 3143"'
 
+if [ -n "$cli" ]; then
+	t "daemon3143 --version: $(daemon3143 --version 2>&1)" sh -c 'daemon3143 --version | grep -qF "$1"' sh "$version"
+	t "man -w daemon3143 finds daemon3143(1)" sh -c 'man -w daemon3143 2>/dev/null | grep -qx /usr/share/man/man1/daemon3143.1.gz'
+fi
+
 # --- 5. purge ------------------------------------------------------------------------
+inst=
+for p in $pkgs; do installed "$p" && inst="$inst $p"; done
 # shellcheck disable=SC2086
-if DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $pkgs >"$tmp/purge.log" 2>&1; then
-	ok "apt-get purge $pkgs"
+if DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $inst >"$tmp/purge.log" 2>&1; then
+	ok "apt-get purge$inst"
 else
 	cat "$tmp/purge.log"
 	fail "apt-get purge $pkgs"
@@ -279,6 +311,7 @@ t "/usr/include/daemon3143.h is gone" test ! -e /usr/include/daemon3143.h
 t "no libdaemon3143* left in $libdir" sh -c '! ls "$1"/libdaemon3143* >/dev/null 2>&1' sh "$libdir"
 t "no daemon3143.pc left" test ! -e "$libdir/pkgconfig/daemon3143.pc"
 t "no man3 pages left" sh -c '! ls /usr/share/man/man3/d3143_* /usr/share/man/man3/daemon3143.3* >/dev/null 2>&1'
+t "no /usr/bin/daemon3143 or daemon3143(1) left" sh -c '! ls /usr/bin/daemon3143 /usr/share/man/man1/daemon3143.1* >/dev/null 2>&1'
 t "libdaemon3143.so.0 no longer in the loader cache" sh -c '! ldconfig -p | grep -q libdaemon3143'
 t "pkg-config no longer finds daemon3143" sh -c '! pkg-config --exists daemon3143'
 
