@@ -15,8 +15,9 @@
 # The daemon3143(1) tool's package `daemon3143` is built, checked, installed
 # and run too when the tree has src/bin/daemon3143.rs and man/daemon3143.1;
 # otherwise the build uses the profile pkg.libdaemon3143.nocli.
-# Needs root and: dpkg-dev debhelper lintian fakeroot man-db groff-base
-# build-essential pkg-config (plus git, and cargo on PATH).
+# Needs root, cargo on PATH, and the Debian packages dpkg-dev debhelper
+# lintian man-db groff-base build-essential pkg-config git (and fakeroot,
+# which Rules-Requires-Root: no makes unnecessary when building as root).
 # Ends with `debian: N passed, M failed`; exits non-zero on any failure.
 set -u
 
@@ -66,7 +67,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	finish
 fi
 missing=
-for tool in dpkg-buildpackage dh lintian fakeroot man lexgrog groff git "$CC" pkg-config apt-get; do
+for tool in dpkg-buildpackage dh lintian man lexgrog groff git "$CC" pkg-config apt-get; do
 	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 command -v "${CARGO:-cargo}" >/dev/null 2>&1 || missing="$missing cargo"
