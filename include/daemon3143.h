@@ -20,11 +20,6 @@
 
 
 /**
- * The longest message a daemon can report.
- */
-#define MESSAGE_MAX 1024
-
-/**
  * Never detach: `d3143_ctx_open()` runs every step in the calling process.
  */
 #define D3143_DETACH_NEVER 0

@@ -28,3 +28,20 @@ fn committed_header_matches_cbindgen() {
         );
     }
 }
+
+/// Every macro the header defines carries the library's prefix, so that none
+/// can clash with a name in a program including it.
+#[test]
+fn header_macros_are_prefixed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/daemon3143.h")).unwrap();
+    for line in header.lines() {
+        if let Some(rest) = line.strip_prefix("#define ") {
+            let name = rest.split_whitespace().next().unwrap_or("");
+            assert!(
+                name.starts_with("D3143_") || name == "DAEMON3143_H",
+                "unprefixed macro in the header: {name}"
+            );
+        }
+    }
+}

@@ -63,7 +63,7 @@ const KIND_REPORTED: u8 = 2;
 const KIND_PID: u8 = 3;
 const KIND_EXEC: u8 = 4;
 /// The longest message a daemon can report.
-pub const MESSAGE_MAX: usize = 1024;
+pub(crate) const MESSAGE_MAX: usize = 1024;
 
 const RECORD: usize = 16;
 
