@@ -53,9 +53,16 @@ header:
 	D3143_BLESS=1 $(CARGO) test --test header
 
 # The one test command of the project.
+# Tools it needs: cc, c++, pkg-config, readelf/nm, valgrind (optional), flock(1),
+# go, python3, groff/man-db, and as root dpkg-dev, debhelper, lintian
+# (.ci/run installs them all with apt-get).
 check: build
 	$(CARGO) test --no-fail-fast
 	MAKE="$(MAKE)" sh tests/install-check.sh
+	D3143_FFI_NO_BUILD=1 sh tests/ffi/run.sh
+	sh tests/man.sh
+	@if [ "$$(id -u)" = 0 ]; then sh tests/debian.sh; \
+	else echo "SKIP debian: building and installing the packages needs root"; fi
 
 install: $(SO) $(STATIC) $(HEADER) $(PCIN)
 	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
