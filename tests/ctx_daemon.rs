@@ -60,6 +60,7 @@ fn std_fds_on_dev_null(pid: i32, state: &Line) {
 fn defaults_make_a_proper_daemon() {
     let d = TempDir::new("ctx-defaults");
     let pidfile = d.join("d.pid");
+    let no_sweep = NoSweep::new();
     let mut l = Launch::start(Opts::new(&[kv("pidfile", &pidfile), "pty=1".into()]));
     let st = l.wait_launcher();
     // When the launcher exits 0, the pidfile holds the final pid.
@@ -133,6 +134,7 @@ fn defaults_make_a_proper_daemon() {
         zombie_children().iter().all(|(p, _)| *p != sid),
         "zombie intermediate"
     );
+    drop(no_sweep);
     // the daemon is an orphan reparented to us (the subreaper)
     assert_eq!(stat(pid).unwrap().0, my_pid());
     // SIGTERM: TERMINATE removes the pidfile and the daemon dies of SIGTERM.
@@ -179,6 +181,12 @@ fn a_second_instance_is_refused_in_the_caller_with_the_first_pid() {
         "the loser changed the pidfile"
     );
     assert!(alive(s1.pid()));
+    second.finish_failed();
+    assert_eq!(
+        std::fs::read(&pidfile).unwrap(),
+        before,
+        "the loser's exit changed it"
+    );
     // nothing was forked by the second launcher
     assert!(second.try_line(Duration::from_millis(50)).is_none());
 }
@@ -310,12 +318,14 @@ fn a_launcher_that_ignored_sigchld_still_reports_success_and_failure() {
     let d = TempDir::new("ctx-chld");
     let pidfile = d.join("d.pid");
     let ign = format!("ign={}", libc::SIGCHLD);
+    let no_sweep = NoSweep::new();
     let mut l = Launch::run(&[kv("pidfile", &pidfile), ign.clone().into()]);
     let st = l.wait_launcher();
     assert!(st.success(), "{st:?} {}", l.stderr());
     let s = l.state();
     let sid = s.int("sid") as i32;
     assert!(stat(sid).is_none(), "intermediate left: {:?}", stat(sid));
+    drop(no_sweep);
     assert_eq!(pid_in(&pidfile), Some(s.pid()));
     // and a failure after the fork is still exit 1
     let d2 = TempDir::new("ctx-chld2");
@@ -416,6 +426,7 @@ fn a_failure_before_the_fork_is_returned_by_open_and_releases_the_pidfile() {
         f.raw
     );
     assert!(!pidfile.exists(), "pidfile left after a failed open");
+    l.finish_failed();
     assert_eq!(l.stderr(), "");
 }
 

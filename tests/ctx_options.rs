@@ -258,5 +258,6 @@ fn never_returns_a_failure_of_the_daemon_steps_from_open() {
     assert_eq!(f.pid(), l.launcher);
     assert_eq!(f.int("errno"), libc::EFBIG as i64, "{}", f.raw);
     assert!(f.get("msg").contains("pid"), "{}", f.raw);
+    l.finish_failed();
     assert!(!pidfile.exists(), "pidfile left after the process exited");
 }

@@ -103,7 +103,7 @@ fn the_working_directory_never_leaves_the_jail_through_symlinks() {
     if skip_unless_root("the_working_directory_never_leaves_the_jail_through_symlinks") {
         return;
     }
-    let j = jail(&["etc", "inner"]);
+    let j = jail(&["etc", "inner/deep"]);
     std::os::unix::fs::symlink("/etc", j.join("abs")).unwrap();
     std::os::unix::fs::symlink("../../../../../../../..", j.join("up")).unwrap();
     std::os::unix::fs::symlink("../../../../../../../../etc", j.join("inner/up_etc")).unwrap();
@@ -111,6 +111,12 @@ fn the_working_directory_never_leaves_the_jail_through_symlinks() {
         ("/abs", "/etc", j.join("etc")),
         ("/up", "/", j.path().to_path_buf()),
         ("/inner/up_etc", "/etc", j.join("etc")),
+        // a working directory given as a host path under the jail
+        (
+            &*format!("{}/inner//deep/", j.path().display()),
+            "/inner/deep",
+            j.join("inner/deep"),
+        ),
     ] {
         let mut l = Launch::run(&[kv("chroot", j.path()), format!("wd={wd}").into()]);
         let s = l.daemon_state();

@@ -6,7 +6,8 @@
  *
  * Output, on the report fd (report=N; it is preserved), one line each:
  *   state k=v k=v ...          the daemon's view of itself (see report_state)
- *   open_failed errno=N msg=...  open() returned -1 in the caller (exit 3)
+ *   open_failed errno=N msg=...  open() returned -1 in the caller, which
+ *                              then waits for EOF on hold and exits 3
  *   handler sig=N pid=P        a custom handler ran
  *   atexit pid=P               an atexit handler ran
  *   notify rc=N errno=N        MANUAL readiness reported
@@ -555,6 +556,10 @@ int main(int argc, char **argv) {
     if (d3143_ctx_open(ctx) != 0) {
         int e = errno;
         say("open_failed errno=%d pid=%d msg=%s", e, (int)getpid(), d3143_last_error());
+        /* linger, so the test sees the pidfile as open() left it */
+        char buf[64];
+        while (hold_fd >= 0 && read(hold_fd, buf, sizeof buf) > 0) {
+        }
         return 3;
     }
 

@@ -104,9 +104,32 @@ pub fn zombie_children() -> Vec<(i32, String)> {
         .collect()
 }
 
+static NO_SWEEP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// While one lives, [`sweep_orphans`] reaps nothing: a test that checks that
+/// no intermediate process was left as a zombie holds one, so that another
+/// test's sweep cannot hide such a zombie.
+pub struct NoSweep(());
+
+impl NoSweep {
+    pub fn new() -> NoSweep {
+        NO_SWEEP.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        NoSweep(())
+    }
+}
+
+impl Drop for NoSweep {
+    fn drop(&mut self) {
+        NO_SWEEP.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Reaps the probe processes orphaned onto us whose pid no test knows (a
 /// daemon that died before it reported, say).
 pub fn sweep_orphans() {
+    if NO_SWEEP.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        return;
+    }
     for (pid, comm) in zombie_children() {
         if comm == "ctx_probe"
             && !known()
@@ -420,16 +443,21 @@ impl Launch {
         self.state()
     }
 
-    /// The line the caller reported when open() failed (exit 3).
+    /// The line the caller reported when open() failed; the caller waits
+    /// (holding whatever open() left it holding) until [`Launch::finish_failed`].
     pub fn open_failed(&mut self) -> Line {
-        let l = self.expect("open_failed");
+        self.expect("open_failed")
+    }
+
+    /// Lets a caller whose open() failed exit; checks it exits 3.
+    pub fn finish_failed(&mut self) {
+        self.release();
         let st = self.wait_launcher();
         assert_eq!(
             st.code(),
             Some(3),
             "the caller should exit 3 after open() failed"
         );
-        l
     }
 
     pub fn stdout(&self) -> String {
