@@ -31,6 +31,22 @@ static inline void write_rss(const char *out)
     close(o);
 }
 
+/* Copies /proc/self/smaps to `out` (the RSS of each mapping). */
+static inline void write_smaps(const char *out)
+{
+    char buf[16384];
+    int in = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ssize_t n;
+    while (in >= 0 && o >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(o, buf, (size_t)n) != n)
+            break;
+    if (in >= 0)
+        close(in);
+    if (o >= 0)
+        close(o);
+}
+
 /* Creates the marker file the driver watches for (exec-to-marker). */
 static inline void touch(const char *path)
 {

@@ -7,8 +7,10 @@
  *       start-to-ready. LIMITS and NFDS are comma lists; each SPEC is
  *       "name|exit|/path/cmd arg..." (timed from exec to the launcher's exit)
  *       or "name|marker|/path/cmd arg..." (timed from exec to the creation of
- *       the marker file, whose path is appended to the arguments). The
- *       contenders are rotated run by run; configurations are interleaved.
+ *       the marker file, whose path is appended to the arguments), optionally
+ *       followed by "|N": this contender's number of runs when not RUNS (the
+ *       rounds go on to the largest). The contenders are rotated run by run;
+ *       configurations are interleaved.
  *   driver fdclose RUNS OUT LIMITS     fd closing alone, in fresh children
  *   driver pidfile RUNS OUT DIR BATCH  acquire+release round trips
  *   driver contention RUNS OUT DIR N   N processes racing for one pidfile
@@ -122,6 +124,7 @@ static void inherit_fds(long nfds, long limit, int scatter)
 struct spec {
     char *name;
     int marker;
+    int runs;
     char *argv[MAXARG + 2];
 };
 
@@ -154,7 +157,7 @@ static int latency(int argc, char **argv)
     long limits[8], nfdss[8];
     int nl = parse_list(argv[2], limits, 8), nn = parse_list(argv[3], nfdss, 8);
     struct spec specs[MAXSPEC];
-    int ns = 0;
+    int ns = 0, rounds = runs;
     char dir[] = "/tmp/d3143-bench-XXXXXX";
     if (!out || !mkdtemp(dir))
         die("output/tmpdir");
@@ -166,9 +169,13 @@ static int latency(int argc, char **argv)
         s->name = strtok_r(argv[i], "|", &save);
         char *kind = strtok_r(NULL, "|", &save);
         char *cmd = strtok_r(NULL, "|", &save);
+        char *max = strtok_r(NULL, "|", &save);
         if (!s->name || !kind || !cmd)
             return 2;
         s->marker = strcmp(kind, "marker") == 0;
+        s->runs = max ? atoi(max) : runs;
+        if (s->runs > rounds)
+            rounds = s->runs;
         int a = 0;
         for (char *t = strtok_r(cmd, " ", &save); t && a < MAXARG; t = strtok_r(NULL, " ", &save))
             s->argv[a++] = t;
@@ -186,11 +193,13 @@ static int latency(int argc, char **argv)
     volatile uint64_t *t0 = shared_page();
     fprintf(out, "contender\tlimit\tnfds\trun\tns\treaped\tbad\n");
     int failures = 0;
-    for (int r = 0; r < runs; r++)
+    for (int r = 0; r < rounds; r++)
         for (int li = 0; li < nl; li++)
             for (int ni = 0; ni < nn; ni++)
                 for (int k = 0; k < ns; k++) {
                     struct spec *s = &specs[(k + r) % ns];
+                    if (r >= s->runs)
+                        continue;
                     char ev[4096];
                     unlink(marker);
                     while (read(ino, ev, sizeof ev) > 0) {

@@ -4,7 +4,8 @@
  * is ready (and 1 if it died first). Plus chdir("/") and umask(0), which cost
  * next to nothing.
  *   launch_floor            the benchmark
- *   launch_floor rss FILE   the daemon writes its VmRSS to FILE */
+ *   launch_floor rss FILE [SMAPS]   the daemon writes its VmRSS to FILE (and
+ *                                   a copy of /proc/self/smaps to SMAPS) */
 #define _GNU_SOURCE
 #include "common.h"
 #include <sys/stat.h>
@@ -53,7 +54,10 @@ int main(int argc, char **argv)
     if (write(p[1], "R", 1) != 1)
         _exit(1);
     close(p[1]);
-    if (argc > 2 && strcmp(argv[1], "rss") == 0)
+    if (argc > 2 && strcmp(argv[1], "rss") == 0) {
         write_rss(argv[2]);
+        if (argc > 3)
+            write_smaps(argv[3]);
+    }
     _exit(0);
 }

@@ -1,7 +1,8 @@
 /* Contender (a): libdaemon3143. Detaches (DETACH_ALWAYS), no pidfile unless
  * given; the launcher exits when the daemon is ready, the daemon exits at once.
  *   launch_lib                 the benchmark
- *   launch_lib rss FILE        the daemon writes its VmRSS after open() to FILE
+ *   launch_lib rss FILE [SMAPS] the daemon writes its VmRSS after open() to FILE
+ *                              (and a copy of /proc/self/smaps to SMAPS)
  *   launch_lib count FILE      heap allocations made by open() (needs the
  *   launch_lib never-count FILE   LD_PRELOAD counter; never = DETACH_NEVER)
  *   launch_lib pidfile PATH    with a pidfile */
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(mode, "rss") == 0) {
         write_rss(argv[2]);
+        if (argc > 3)
+            write_smaps(argv[3]);
     }
     _exit(0);
 }

@@ -185,30 +185,39 @@ fd_table = "\n".join(
 )
 
 # ------------------------------------------------------------------ pidfile
-pf = read_tsv("pidfile.tsv")
-pgroups = collections.defaultdict(list)
-for r in pf:
-    pgroups[r["method"]].append(float(r["ns_per_roundtrip"]) / 1000.0)
-PS = {k: stats(v) for k, v in pgroups.items()}
-BSD = [k for k in PS if k.startswith("libbsd")]
 pf_rows = []
-for m, s in PS.items():
-    base = PS[BSD[0]]["med"] if BSD else float("nan")
-    pf_rows.append(
-        f"| {m} | {fmt(s['med'])} | {fmt(s['p10'])}–{fmt(s['p90'])} | {fmt(1e6 / s['med'], 0)} "
-        f"| {fmt(s['med'] / base, 2)}× |"
-    )
+pf_ratio = {}
+for label, fname, where in (
+    ("tmpfs", "pidfile-tmpfs.tsv", env.get("pf_tmpfs", "")),
+    ("disk", "pidfile-disk.tsv", env.get("pf_disk", "")),
+):
+    pgroups = collections.defaultdict(list)
+    for r in read_tsv(fname):
+        pgroups[r["method"]].append(float(r["ns_per_roundtrip"]) / 1000.0)
+    if not pgroups:
+        continue
+    PS = {k: stats(v) for k, v in pgroups.items()}
+    bsd = next(k for k in PS if k.startswith("libbsd"))
+    lib = next(k for k in PS if k.startswith("libdaemon3143 acquire"))
+    pf_ratio[where] = PS[lib]["med"] / PS[bsd]["med"]
+    for m, s in PS.items():
+        pf_rows.append(
+            f"| {where} | {m} | {fmt(s['med'])} | {fmt(s['p10'])}–{fmt(s['p90'])} "
+            f"| {fmt(1e6 / s['med'], 0)} | {fmt(s['med'] / PS[bsd]['med'], 2)}× |"
+        )
 pf_table = "\n".join(
     [
-        "| acquire + release | median µs per round trip | p10–p90 µs | round trips/s | ratio to libbsd |",
-        "|---|---:|---:|---:|---:|",
+        "| directory | acquire + release | median µs per round trip | p10–p90 µs | round trips/s | ratio to libbsd |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     + pf_rows
 )
-libpf = [k for k in PS if k.startswith("libdaemon3143 acquire")]
-if libpf and BSD:
-    ratio = PS[libpf[0]]["med"] / PS[BSD[0]]["med"]
-    verdict("PidFile round trip ≤ 1.5× libbsd", f"{fmt(ratio, 2)}×", ratio <= 1.5)
+if pf_ratio:
+    verdict(
+        "PidFile round trip ≤ 1.5× libbsd",
+        ", ".join(f"{w}: {fmt(x, 2)}×" for w, x in pf_ratio.items()),
+        all(x <= 1.5 for x in pf_ratio.values()),
+    )
 
 race = read_tsv("contention.tsv")
 rgroups = collections.defaultdict(list)
@@ -262,6 +271,80 @@ if foot:
         f"{int(foot['alloc_never_bytes']):,} bytes | |",
     ]
 foot_table = "\n".join(["| what | measured | target |", "|---|---:|---|"] + foot_rows)
+
+
+def size_breakdown():
+    """What the unstripped .so's symbols are, by origin (nm -S)."""
+    path = os.path.join(OUT, "nm.txt")
+    if not os.path.exists(path):
+        return ""
+    t = collections.Counter()
+    for line in open(path, errors="replace"):
+        p = line.split(None, 3)
+        if len(p) < 4:
+            continue
+        try:
+            size = int(p[1], 16)
+        except ValueError:
+            continue
+        sym = p[3]
+        if re.search(r"gimli|addr2line|backtrace|rustc_demangle|miniz_oxide|object::|symbolize", sym):
+            c = "Rust std's backtrace printer (gimli, addr2line, rustc_demangle, miniz_oxide), linked in by std's panic hook"
+        elif p[2] in "dD" and "daemon3143::" in sym:
+            c = f"daemon3143 initialised data: {sym.strip()}"
+        elif "daemon3143::" in sym or sym.startswith("d3143_"):
+            c = "daemon3143's own code"
+        elif re.search(r"std|core::|alloc::", sym):
+            c = "Rust std, core, alloc (other)"
+        else:
+            c = "other"
+        t[c] += size
+    rows = [f"| {k} | {v / 1024:,.0f} KiB |" for k, v in t.most_common() if v >= 1024]
+    secs = []
+    sp = os.path.join(OUT, "sections.txt")
+    if os.path.exists(sp):
+        for line in open(sp):
+            m = re.match(r"(\.\S+)\s+(\d+)\s+\d+", line)
+            if m and int(m.group(2)) >= 4096 and not m.group(1).startswith(".debug"):
+                secs.append((int(m.group(2)), m.group(1)))
+    secs.sort(reverse=True)
+    return (
+        "What `libdaemon3143.so` is made of (symbol sizes from `nm -S`, unstripped):\n\n"
+        "| part | size |\n|---|---:|\n" + "\n".join(rows) + "\n\n"
+        + "Largest sections: " + ", ".join(f"`{n}` {v / 1024:,.0f} KiB" for v, n in secs[:6]) + ".\n"
+    )
+
+
+def rss_breakdown():
+    """The daemons' RSS by mapping (one run each, /proc/self/smaps)."""
+    def agg(path):
+        r, name = collections.Counter(), None
+        for line in open(path, errors="replace"):
+            m = re.match(r"[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                name = os.path.basename(m.group(1).strip()) or "[anonymous]"
+                if name.startswith("launch_"):
+                    name = "the program itself"
+                continue
+            m = re.match(r"Rss:\s+(\d+) kB", line)
+            if m and name:
+                r[name] += int(m.group(1))
+        return r
+    lp, fp = os.path.join(OUT, "smaps-lib.txt"), os.path.join(OUT, "smaps-floor.txt")
+    if not (os.path.exists(lp) and os.path.exists(fp)):
+        return ""
+    l, f = agg(lp), agg(fp)
+    keys = sorted(set(l) | set(f), key=lambda k: -(l[k] - f[k]))
+    rows = [f"| {k} | {l[k]:,} | {f[k]:,} | {l[k] - f[k]:+,} |" for k in keys if l[k] or f[k]]
+    return (
+        "The daemons' RSS by mapping (one run each, `/proc/self/smaps`, KiB):\n\n"
+        "| mapping | libdaemon3143 | C floor | difference |\n|---|---:|---:|---:|\n"
+        + "\n".join(rows) + "\n"
+    )
+
+
+size_md = size_breakdown()
+rss_md = rss_breakdown()
 
 verdict_table = "\n".join(
     ["| target | measured | verdict |", "|---|---|---|"]
@@ -410,8 +493,22 @@ if summary:
         )
     analysis = "\n".join(lines)
 
-notes = open(os.path.join(os.path.dirname(__file__), "notes.md")).read() if os.path.exists(
-    os.path.join(os.path.dirname(__file__), "notes.md")) else ""
+def missed_notes():
+    """bench/notes.md: one section per target ('## MISS: <start of the target>'),
+    included only while that target is missed."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+    if not os.path.exists(path):
+        return ""
+    parts = re.split(r"^## MISS: (.*)$", open(path).read(), flags=re.M)
+    out = []
+    for i in range(1, len(parts), 2):
+        key, body = parts[i].strip(), parts[i + 1].strip()
+        if any(t.startswith(key) for t in missed):
+            out.append(f"### {key}\n\n{body}\n")
+    return ("\n## Why the missed targets are missed\n\n" + "\n".join(out)) if out else ""
+
+
+notes = missed_notes()
 
 md = f"""# Benchmarks
 
@@ -428,7 +525,7 @@ rerun `make bench`, which rewrites this file and `docs/{os.path.basename(PNG)}`.
 | library under test | libdaemon3143 {env.get('version', '?')}, commit {env.get('commit', '?')} |
 | RLIMIT_NOFILE used | {env.get('limits', '?')} (soft = hard, set in each child before exec). {env.get('limit_note', '')} |
 | load average (1 min) at start / end | {env.get('load_start', '?')} / {env.get('load_end', '?')} |
-| runs per contender and configuration | {env.get('runs', '?')}, contenders rotated run by run, configurations interleaved |
+| runs per contender and configuration | {env.get('c_runs', '?')} for the C programs, {env.get('runs', '?')} for the Python ones (and in sections 2-4); contenders rotated run by run, configurations interleaved |
 | wall time of the whole run | {env.get('elapsed', '?')} s |
 
 ## Targets
@@ -438,6 +535,7 @@ rerun `make bench`, which rewrites this file and `docs/{os.path.basename(PNG)}`.
 {"Missed: " + "; ".join(missed) + ". The profile below explains where the time goes." if missed else "Every target is met."}
 
 {analysis}
+{notes}
 
 ## 1. Start-to-ready latency
 
@@ -492,17 +590,26 @@ Round trips in a private temporary directory: **libdaemon3143**
 `d3143_pidfile_acquire()` + `d3143_pidfile_release()` on one handle (and, for
 comparison, with `d3143_pidfile_new()`/`free()` in the loop); **libbsd**
 `pidfile_open()` + `pidfile_write()` + `pidfile_remove()`. {env.get('pf_batch', '')}
-round trips per run, {env.get('runs', '')} runs, methods rotated run by run.
+round trips per run on the tmpfs, {env.get('pf_batch_disk', '')} on the disk,
+{env.get('runs', '')} runs, methods rotated run by run. Pidfiles normally live in
+`/run`, a tmpfs; on a disk file system (ext4 here) libbsd's round trip is slow
+because it truncates the file to 0 before writing, which makes ext4 start
+writeback of the file when it is closed (`auto_da_alloc`), while
+libdaemon3143 writes first and truncates to the length written.
 
 {pf_table}
 
-Contention: {env.get('race_n', 8)} processes, forked and waiting on a pipe, are
+Contention (in {env.get('race_dir', '')}): {env.get('race_n', 8)} processes, forked and waiting on a pipe, are
 released at once and each tries to take the same pidfile (libdaemon3143
 `d3143_pidfile_acquire()`; libbsd `pidfile_open()` + `pidfile_write()` by the
 winner). Timed from the release to the moment the last of them knows whether
 it holds the pidfile; the winner keeps it until all have answered.
 libbsd, given a `pidptr`, retries reading the holder's pid in 5 ms sleeps while
-the file is still empty; with `NULL` it does not.
+the file is still empty; with `NULL` it does not. libdaemon3143's losers always
+look up the holder's pid for their error message: they read `/proc/locks` to
+find the process that placed the lock and retry in 2 ms sleeps (up to ~100 ms)
+while the winner has not yet written its pid, which is where its tail comes
+from.
 
 {race_table}
 
@@ -510,6 +617,8 @@ the file is still empty; with `NULL` it does not.
 
 {foot_table}
 
+{size_md}
+{rss_md}
 RSS is `VmRSS` from `/proc/self/status`, read by the daemon right after
 `open()` returned (median of {env.get('rss_runs', '')} runs). Heap allocations are
 counted by an LD_PRELOAD counter (`bench/malloc_count.c`: malloc, calloc,
@@ -524,7 +633,6 @@ launcher and the C floor's, one perf session each, every process of the run
 included (the driver's `waitpid()` too: the kernel frees what a process left
 behind when it is reaped).
 {profile_md if profile_md else env.get('profile_note', 'No profile was taken (perf not available).')}
-{notes}
 """
 md = re.sub(r"\n{3,}", "\n\n", md)
 with open(MD, "w") as f:

@@ -15,6 +15,9 @@ ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 cd "$ROOT"
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 RUNS=${BENCH_RUNS:-100}
+# The C contenders take ~1 ms a run: three times as many runs for them, which
+# steadies their medians on a busy machine at little cost.
+CRUNS=${BENCH_C_RUNS:-$((RUNS * 3))}
 PROFILE_RUNS=${BENCH_PROFILE_RUNS:-200}
 CC=${CC:-cc}
 CARGO=${CARGO:-cargo}
@@ -93,26 +96,41 @@ LIMITS="1024,$TOP"
 
 # ---------------------------------------------------------------- run
 D=$OUT/driver
-say "1. start-to-ready latency: $RUNS runs x RLIMIT_NOFILE $LIMITS x 0,1000 inherited fds"
+say "1. start-to-ready latency: $CRUNS runs (Python: $RUNS) x RLIMIT_NOFILE $LIMITS x 0,1000 inherited fds"
 rm -f /tmp/d3143-bench-stderr.log
 "$D" latency "$RUNS" "$OUT/latency.tsv" "$LIMITS" 0,1000 \
-	"libdaemon3143|exit|$OUT/launch_lib" \
-	"C floor|exit|$OUT/launch_floor" \
-	"glibc daemon(3)|marker|$OUT/launch_glibc" \
-	"libdaemon 0.14|exit|$OUT/launch_libdaemon" \
-	"pep3143daemon|marker|$PY $ROOT/bench/launch_pep3143.py" \
-	"python-daemon|marker|$PY $ROOT/bench/launch_pydaemon.py" \
-	"libdaemon3143 (static)|exit|$OUT/launch_lib_static"
+	"libdaemon3143|exit|$OUT/launch_lib|$CRUNS" \
+	"C floor|exit|$OUT/launch_floor|$CRUNS" \
+	"glibc daemon(3)|marker|$OUT/launch_glibc|$CRUNS" \
+	"libdaemon 0.14|exit|$OUT/launch_libdaemon|$CRUNS" \
+	"pep3143daemon|marker|$PY $ROOT/bench/launch_pep3143.py|$RUNS" \
+	"python-daemon|marker|$PY $ROOT/bench/launch_pydaemon.py|$RUNS" \
+	"libdaemon3143 (static)|exit|$OUT/launch_lib_static|$CRUNS"
 
 say "2. fd closing: $RUNS runs x RLIMIT_NOFILE $LIMITS x 3 layouts x 4 methods"
 "$D" fdclose "$RUNS" "$OUT/fdclose.tsv" "$LIMITS"
 
 say "3. PidFile round trips and contention"
-PFDIR=$(mktemp -d /tmp/d3143-bench-pidfile.XXXXXX)
+# Pidfiles live in /run, a tmpfs on most systems: measured on a tmpfs
+# (/dev/shm) when there is one, and on the disk file system of /tmp.
+fstype() { findmnt -n -o FSTYPE --target "$1" 2>/dev/null || stat -f -c %T "$1"; }
+TMPFS=""
+for d in /run /dev/shm; do
+	if [ -d "$d" ] && [ -w "$d" ] && [ "$(fstype "$d")" = tmpfs ]; then TMPFS=$d; break; fi
+done
 PF_BATCH=200
+PF_BATCH_DISK=20
 RACE_N=8
-"$D" pidfile "$RUNS" "$OUT/pidfile.tsv" "$PFDIR" "$PF_BATCH"
-"$D" contention "$RUNS" "$OUT/contention.tsv" "$PFDIR" "$RACE_N"
+rm -f "$OUT"/pidfile-*.tsv
+if [ -n "$TMPFS" ]; then
+	PFDIR=$(mktemp -d "$TMPFS/d3143-bench-pidfile.XXXXXX")
+	"$D" pidfile "$RUNS" "$OUT/pidfile-tmpfs.tsv" "$PFDIR" "$PF_BATCH"
+	"$D" contention "$RUNS" "$OUT/contention.tsv" "$PFDIR" "$RACE_N"
+	rm -rf "$PFDIR"
+fi
+PFDIR=$(mktemp -d /tmp/d3143-bench-pidfile.XXXXXX)
+"$D" pidfile "$RUNS" "$OUT/pidfile-disk.tsv" "$PFDIR" "$PF_BATCH_DISK"
+[ -n "$TMPFS" ] || "$D" contention "$RUNS" "$OUT/contention.tsv" "$PFDIR" "$RACE_N"
 rm -rf "$PFDIR"
 
 say "4. footprint"
@@ -124,7 +142,7 @@ i=0
 while [ $i -lt $RSS_RUNS ]; do
 	for who in lib floor; do
 		rm -f "$OUT/rss.txt"
-		"$D" run "$OUT/launch_$who" rss "$OUT/rss.txt"
+		"$D" run "$OUT/launch_$who" rss "$OUT/rss.txt" "$OUT/smaps-$who.txt"
 		# the daemon may still be writing when its launcher exits: the
 		# driver reaps it (run waits for every process) before this line.
 		cat "$OUT/rss.txt" >>"$OUT/rss-$who.tsv"
@@ -133,7 +151,10 @@ while [ $i -lt $RSS_RUNS ]; do
 done
 "$D" run /usr/bin/env LD_PRELOAD="$OUT/malloc_count.so" "$OUT/launch_lib" count "$OUT/alloc-detach.txt"
 "$D" run /usr/bin/env LD_PRELOAD="$OUT/malloc_count.so" "$OUT/launch_lib" never-count "$OUT/alloc-never.txt"
-cp -f target/release/libdaemon3143.so "$OUT/stripped.so"
+# What the .so is made of (symbol sizes, for the report's breakdown).
+nm -S --size-sort -C "$OUT/lib/libdaemon3143.so.0" >"$OUT/nm.txt" 2>/dev/null || :
+size -A "$OUT/lib/libdaemon3143.so.0" >"$OUT/sections.txt" 2>/dev/null || :
+cp -f "$OUT/lib/libdaemon3143.so.0" "$OUT/stripped.so"
 strip --strip-all "$OUT/stripped.so"
 LIBDAEMON_SO=$(readlink -f "$($CC -print-file-name=libdaemon.so)")
 {
@@ -204,6 +225,11 @@ END=$(date +%s)
 	echo "pep_version=$(pyver pep3143daemon)"
 	echo "pyd_version=$(pyver python-daemon)"
 	echo "pf_batch=$PF_BATCH"
+	echo "pf_batch_disk=$PF_BATCH_DISK"
+	echo "pf_tmpfs=${TMPFS:+$TMPFS (tmpfs)}"
+	echo "pf_disk=/tmp ($(fstype /tmp))"
+	echo "race_dir=${TMPFS:-/tmp}"
+	echo "c_runs=$CRUNS"
 	echo "race_n=$RACE_N"
 	echo "rss_runs=$RSS_RUNS"
 	echo "profile_runs=$PROFILE_RUNS"
