@@ -113,7 +113,7 @@ say "2. fd closing: $RUNS runs x RLIMIT_NOFILE $LIMITS x 3 layouts x 4 methods"
 say "3. PidFile round trips and contention"
 # Pidfiles live in /run, a tmpfs on most systems: measured on a tmpfs
 # (/dev/shm) when there is one, and on the disk file system of /tmp.
-fstype() { findmnt -n -o FSTYPE --target "$1" 2>/dev/null || stat -f -c %T "$1"; }
+fstype() { { findmnt -n -o FSTYPE --target "$1" 2>/dev/null || stat -f -c %T "$1"; } | tail -n 1; }
 TMPFS=""
 for d in /run /dev/shm; do
 	if [ -d "$d" ] && [ -w "$d" ] && [ "$(fstype "$d")" = tmpfs ]; then TMPFS=$d; break; fi
