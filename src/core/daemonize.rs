@@ -192,7 +192,7 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
         }
     };
     keep.extend(notifier.as_ref().map(Notifier::fd));
-    let fds = FdPlan::new(keep, fds::list_open_fds());
+    let fds = FdPlan::new(keep, fds::fallback_list());
     let signals = signals::prepare(&ctx.signal_map);
     Ok(Plan {
         target,

@@ -10,6 +10,24 @@ pub struct FdPlan {
     listed: Option<Vec<RawFd>>,
 }
 
+/// Whether `close_range(2)` works here (probed on an empty range, so that
+/// nothing is closed): when it does, listing the fds in advance is not needed.
+pub fn close_range_works() -> bool {
+    close_range(u32::MAX, u32::MAX)
+}
+
+/// The fallback list for the fd-closing step: `None` when `close_range`
+/// works (no need to pay for listing, which grows with the fds open), else
+/// the fds open now from `/proc/self/fd` (`None` without /proc either: then
+/// the step loops to the limit).
+pub fn fallback_list() -> Option<Vec<RawFd>> {
+    if close_range_works() {
+        None
+    } else {
+        list_open_fds()
+    }
+}
+
 /// Lists this process's open fds from `/proc/self/fd` (`None` without /proc).
 pub fn list_open_fds() -> Option<Vec<RawFd>> {
     let dir = std::fs::read_dir("/proc/self/fd").ok()?;

@@ -18,6 +18,16 @@ pub(crate) const SLOTS: usize = 16;
 /// Longest path (with its NUL) the registry stores: `PATH_MAX`.
 pub(crate) const PATH_CAP: usize = libc::PATH_MAX as usize;
 
+/// "No fd" in the table (the library's own fds are never 0, 1 or 2).
+const NO_FD: RawFd = 0;
+
+/// Closes one of the library's fds; `NO_FD` is nothing. Async-signal-safe.
+fn close_own(fd: RawFd) {
+    if fd > 2 {
+        sys::close(fd);
+    }
+}
+
 const FREE: u8 = 0;
 const BUSY: u8 = 1;
 const LIVE: u8 = 2;
@@ -32,7 +42,9 @@ struct Slot {
     /// Handles and contexts sharing this lock.
     refs: AtomicU32,
     /// A directory fd for the file's parent, held only during `open()` so the
-    /// file can be removed after a chroot; -1 otherwise.
+    /// file can be removed after a chroot; `NO_FD` otherwise. (The library's
+    /// fds are always 3 or above, so 0 can mean "none" and the whole table
+    /// starts as zeroes, in .bss rather than in the file.)
     dirfd: AtomicI32,
     /// Offset of the last path component in `path`.
     name_at: AtomicU32,
@@ -49,12 +61,12 @@ unsafe impl Sync for Slot {}
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Slot = Slot {
     state: AtomicU8::new(FREE),
-    fd: AtomicI32::new(-1),
+    fd: AtomicI32::new(NO_FD),
     owner: AtomicI32::new(0),
     dev: AtomicU64::new(0),
     ino: AtomicU64::new(0),
     refs: AtomicU32::new(0),
-    dirfd: AtomicI32::new(-1),
+    dirfd: AtomicI32::new(NO_FD),
     name_at: AtomicU32::new(0),
     path: UnsafeCell::new([0; PATH_CAP]),
 };
@@ -144,7 +156,7 @@ pub fn insert(
         s.dev.store(dev, Ordering::Relaxed);
         s.ino.store(ino, Ordering::Relaxed);
         s.refs.store(1, Ordering::Relaxed);
-        s.dirfd.store(-1, Ordering::Relaxed);
+        s.dirfd.store(NO_FD, Ordering::Relaxed);
         s.state.store(LIVE, Ordering::Release);
         return Some(SlotId(i));
     }
@@ -186,9 +198,8 @@ pub fn unshare(_guard: &MutexGuard<'_, ()>, id: SlotId) {
 }
 
 fn free(s: &Slot) {
-    s.fd.store(-1, Ordering::Relaxed);
-    let d = s.dirfd.swap(-1, Ordering::Relaxed);
-    sys::close(d);
+    s.fd.store(NO_FD, Ordering::Relaxed);
+    close_own(s.dirfd.swap(NO_FD, Ordering::Relaxed));
     s.state.store(FREE, Ordering::Release);
 }
 
@@ -200,7 +211,7 @@ fn remove_and_close(s: &Slot) {
     let ino = s.ino.load(Ordering::Relaxed);
     let same = |st: libc::stat| st.st_dev == dev && st.st_ino == ino;
     let dirfd = s.dirfd.load(Ordering::Relaxed);
-    let removed = if dirfd >= 0 {
+    let removed = if dirfd != NO_FD {
         let name = s.name();
         matches!(sys::lstatat(dirfd, name), Ok(st) if same(st))
             && sys::unlinkat(dirfd, name).is_ok()
@@ -285,15 +296,13 @@ pub fn write_pid_line(fd: RawFd, line: &[u8]) -> sys::SysResult<()> {
 
 /// Gives a slot the parent-directory fd used to remove its file after a chroot.
 pub fn set_dirfd(id: SlotId, dirfd: RawFd) {
-    let old = TABLE[id.0].dirfd.swap(dirfd, Ordering::Relaxed);
-    sys::close(old);
+    close_own(TABLE[id.0].dirfd.swap(dirfd, Ordering::Relaxed));
 }
 
 /// Closes every slot's directory fd (none may stay open in a chrooted daemon).
 /// Async-signal-safe.
 pub fn close_dirfds() {
     for s in TABLE.iter() {
-        let d = s.dirfd.swap(-1, Ordering::Relaxed);
-        sys::close(d);
+        close_own(s.dirfd.swap(NO_FD, Ordering::Relaxed));
     }
 }
