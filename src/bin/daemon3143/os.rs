@@ -1,0 +1,190 @@
+//! The few system calls the tool needs beyond the library's core: name
+//! lookups, pidfds, and removing a pidfile nobody holds.
+
+use daemon3143::core::error::strerror;
+use daemon3143::core::sys::{self, RawFd};
+use std::ffi::{CStr, CString};
+use std::time::{Duration, Instant};
+
+pub fn errno() -> i32 {
+    errno::errno().0
+}
+
+/// Calls a `getpw*_r`/`getgr*_r`-style function with a growing buffer.
+/// `Ok(None)`: no such entry.
+fn lookup<T, R>(
+    mut call: impl FnMut(&mut T, &mut [libc::c_char], &mut *mut T) -> libc::c_int,
+    read: impl Fn(&T) -> R,
+) -> Result<Option<R>, i32> {
+    let mut buf = vec![0 as libc::c_char; 1024];
+    loop {
+        // SAFETY: all-zero is a valid passwd/group struct to be filled in.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut out: *mut T = std::ptr::null_mut();
+        let r = call(&mut entry, &mut buf, &mut out);
+        if r == libc::ERANGE && buf.len() < 1 << 22 {
+            let n = buf.len() * 4;
+            buf.resize(n, 0);
+            continue;
+        }
+        if r != 0 {
+            return Err(r);
+        }
+        return Ok((!out.is_null()).then(|| read(&entry)));
+    }
+}
+
+/// A user name's uid.
+pub fn user_by_name(name: &CStr) -> Result<Option<libc::uid_t>, i32> {
+    lookup(
+        |pw: &mut libc::passwd, buf, out| {
+            // SAFETY: every pointer is valid for the call; `buf.len()` is its size.
+            unsafe { libc::getpwnam_r(name.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), out) }
+        },
+        |pw| pw.pw_uid,
+    )
+}
+
+/// A group name's gid.
+pub fn group_by_name(name: &CStr) -> Result<Option<libc::gid_t>, i32> {
+    lookup(
+        |gr: &mut libc::group, buf, out| {
+            // SAFETY: every pointer is valid for the call; `buf.len()` is its size.
+            unsafe { libc::getgrnam_r(name.as_ptr(), gr, buf.as_mut_ptr(), buf.len(), out) }
+        },
+        |gr| gr.gr_gid,
+    )
+}
+
+/// The process's umask (read by setting and restoring it).
+pub fn current_umask() -> libc::mode_t {
+    // SAFETY: umask cannot fail; the old value is put back at once.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old
+    }
+}
+
+/// `pidfd_open(pid, 0)`: a close-on-exec fd that refers to this very process,
+/// whatever later reuses its number.
+pub fn pidfd_open(pid: libc::pid_t) -> Result<RawFd, i32> {
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as RawFd)
+    }
+}
+
+/// `pidfd_send_signal(fd, sig, NULL, 0)`.
+pub fn pidfd_send_signal(fd: RawFd, sig: libc::c_int) -> Result<(), i32> {
+    let null: *const libc::siginfo_t = std::ptr::null();
+    // SAFETY: a NULL siginfo is allowed (the kernel fills in a kill()-like one).
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, sig, null, 0) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits until the process behind a pidfd has exited, up to `timeout`
+/// (`None`: for ever). Returns whether it exited.
+pub fn pidfd_wait(fd: RawFd, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Round up so a short wait is not a busy loop of 0 ms polls.
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+            }
+        };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r > 0 {
+            return true;
+        }
+        if r < 0 && errno() != libc::EINTR {
+            return false;
+        }
+        if r == 0 && ms == 0 {
+            return false;
+        }
+        if r == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+    }
+}
+
+/// Whether a process exited within `within` (pidfd poll; a pid that is
+/// already gone counts as exited).
+pub fn exited_within(pid: libc::pid_t, within: Duration) -> bool {
+    match pidfd_open(pid) {
+        Ok(fd) => {
+            let gone = pidfd_wait(fd, Some(within));
+            sys::close(fd);
+            gone
+        }
+        Err(_) => true,
+    }
+}
+
+/// Removes a pidfile whose lock nobody holds, exactly as the library's
+/// release does: take the lock, check the path still names the locked inode,
+/// unlink while holding it. `Ok(true)`: removed; `Ok(false)`: absent, or held
+/// by a process (left alone). A `holder()` probe's passing shared lock is
+/// waited out (~100 ms).
+pub fn remove_stale_pidfile(path: &CStr) -> Result<bool, String> {
+    let name = path.to_string_lossy();
+    let flags =
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let fd = match sys::open(path, flags, 0) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(false),
+        Err(e) => return Err(format!("pidfile {name}: {}", strerror(e))),
+    };
+    let result = (|| {
+        let st = sys::fstat(fd).map_err(|e| format!("pidfile {name}: fstat: {}", strerror(e)))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(format!("pidfile {name}: not a regular file"));
+        }
+        let deadline = Instant::now() + Duration::from_millis(100);
+        loop {
+            match sys::flock(fd, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(()) => break,
+                Err(libc::EWOULDBLOCK) => {}
+                Err(e) => return Err(format!("pidfile {name}: flock: {}", strerror(e))),
+            }
+            // Only shared (probe) locks in the way? Then wait for them to pass.
+            if sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB).is_err() || Instant::now() > deadline {
+                return Ok(false);
+            }
+            let _ = sys::flock(fd, libc::LOCK_UN);
+            sys::sleep_ms(1);
+        }
+        match sys::lstat(path) {
+            Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino => {}
+            _ => return Ok(false), // replaced in between: not ours to remove
+        }
+        sys::unlink(path)
+            .map(|()| true)
+            .map_err(|e| format!("removing pidfile {name}: {}", strerror(e)))
+    })();
+    sys::close(fd);
+    result
+}
+
+/// A path argument as a C string (arguments never hold NUL bytes).
+pub fn cstring(s: &std::ffi::OsStr) -> CString {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(s.as_bytes()).expect("command-line arguments hold no NUL byte")
+}

@@ -1,0 +1,414 @@
+//! `daemon3143 [OPTIONS] -- PROGRAM [ARGS...]`: a DaemonContext opened in
+//! MANUAL readiness mode, then PROGRAM exec'd in the daemon.
+//!
+//! Order: names are resolved first (nothing is touched when one is unknown);
+//! then the context is built (its setters validate), the --stdout/--stderr
+//! files are opened (never truncated yet), and `open()` runs the library's
+//! steps: pidfile, chroot, umask, privileges, detach, fds, streams. In the
+//! daemon the files are truncated, the pidfile's locked fd loses FD_CLOEXEC
+//! (PROGRAM inherits the lock), `notify_exec()` tells the launcher that EOF
+//! on its close-on-exec channel means the exec succeeded, and PROGRAM is
+//! exec'd. A failed exec is reported to the launcher, which exits 127 or 126.
+
+use crate::cli::Start;
+use crate::os::{self, errno};
+use crate::Fail;
+use daemon3143::core::error::strerror;
+use daemon3143::core::sys::{self, RawFd};
+use daemon3143::core::{self as d3143, DaemonContext, Detach, ReadyMode};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+/// The environment variable naming the readiness fd (--wait-ready).
+pub const NOTIFY_FD: &str = "NOTIFY_FD";
+
+/// Everything the daemon needs between `open()` and `exec`, prepared before.
+struct Exec {
+    argv: Vec<CString>,
+    env: Vec<(OsString, OsString)>,
+    /// Files to truncate once the start succeeded, with their option name.
+    truncate: Vec<(RawFd, String)>,
+    keep_fds: Vec<RawFd>,
+    /// --wait-ready: the pipe's write end, handed to PROGRAM.
+    ready_w: Option<RawFd>,
+    /// --no-detach: a close-on-exec duplicate of the original stderr, where
+    /// failures after `open()` are reported (there is no launcher then).
+    report: Option<RawFd>,
+}
+
+fn show(s: &OsStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+fn fail1(message: impl Into<String>) -> Fail {
+    Fail::new(1, message)
+}
+
+/// A name (looked up first) or a number, as chown(1) takes it.
+fn resolve_id(
+    what: &str,
+    value: &OsStr,
+    by_name: impl Fn(&std::ffi::CStr) -> Result<Option<u32>, i32>,
+) -> Result<u32, Fail> {
+    let name = os::cstring(value);
+    match by_name(&name) {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(fail1(format!(
+                "--{what} {}: looking it up: {}",
+                show(value),
+                strerror(e)
+            )))
+        }
+    }
+    let s = value.to_string_lossy();
+    match s.parse::<u32>() {
+        Ok(id) if id != u32::MAX && s.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+        _ => Err(fail1(format!("--{what} {s}: no such {what}"))),
+    }
+}
+
+/// Opens a --stdout/--stderr file for writing, creating it (mode 0666 less
+/// the umask) but never truncating it here.
+fn open_output(opt: &str, path: &OsStr, append: bool, umask: libc::mode_t) -> Result<RawFd, Fail> {
+    let c = os::cstring(path);
+    let mut flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    if append {
+        flags |= libc::O_APPEND;
+    }
+    let fd = sys::open(&c, flags, 0o666 & !umask)
+        .and_then(sys::above_stdio)
+        .map_err(|e| fail1(format!("{opt} {}: {}", show(path), strerror(e))))?;
+    Ok(fd)
+}
+
+pub fn run(o: &Start) -> Fail {
+    match prepare_and_open(o) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    }
+}
+
+enum Never {}
+
+fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
+    // 1. Names, before anything else.
+    let uid = match &o.user {
+        Some(u) => Some(resolve_id("user", u, os::user_by_name)?),
+        None => None,
+    };
+    let gid = match &o.group {
+        Some(g) => Some(resolve_id("group", g, os::group_by_name)?),
+        None => None,
+    };
+
+    // 2. The context; its setters validate at once.
+    let lib = |e: d3143::Error| fail1(e.message().to_string());
+    let mut ctx = DaemonContext::new();
+    ctx.set_ready_mode(ReadyMode::Manual).map_err(lib)?;
+    let detach = !o.no_detach;
+    ctx.set_detach_process(if detach {
+        Detach::Always
+    } else {
+        Detach::Never
+    })
+    .map_err(lib)?;
+    // PROGRAM gets the job-control dispositions daemon3143 was started with
+    // (the library would ignore them); SIGTERM stays TERMINATE until the exec
+    // resets it to the default.
+    for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        ctx.set_signal(sig, None).map_err(lib)?;
+    }
+    let umask = o.umask.unwrap_or_else(os::current_umask);
+    ctx.set_umask(umask).map_err(lib)?;
+    if let Some(dir) = &o.chroot {
+        ctx.set_chroot_directory(Some(dir.as_bytes()))
+            .map_err(lib)?;
+    }
+    if let Some(dir) = &o.chdir {
+        ctx.set_working_directory(dir.as_bytes())
+            .map_err(|e| lib(e.context("--chdir")))?;
+    }
+    if let Some(uid) = uid {
+        ctx.set_uid(uid).map_err(lib)?;
+    }
+    if let Some(gid) = gid {
+        ctx.set_gid(gid).map_err(lib)?;
+    }
+    ctx.set_initgroups(o.initgroups).map_err(lib)?;
+    for &fd in &o.keep_fds {
+        ctx.preserve_fd(fd)
+            .map_err(|e| lib(e.context(format!("--keep-fd {fd}"))))?;
+    }
+    if let Some(p) = &o.pidfile {
+        ctx.set_pidfile(Some(p.as_bytes())).map_err(lib)?;
+    }
+
+    // 3. PROGRAM's argv. A relative path with a slash is taken from the
+    // current directory (not from --chdir), unless inside a chroot.
+    let mut argv: Vec<CString> = o.command.iter().map(|a| os::cstring(a)).collect();
+    let prog = o.command[0].as_bytes();
+    if o.chroot.is_none() && prog.contains(&b'/') && prog[0] != b'/' {
+        if let Ok(cwd) = std::env::current_dir() {
+            argv[0] = os::cstring(cwd.join(&o.command[0]).as_os_str());
+        }
+    }
+
+    // 4. Streams. Without detaching, stdout and stderr stay as they are
+    // unless given; failures after open() go to the original stderr.
+    let mut report = None;
+    if !detach {
+        for fd in [1, 2] {
+            if sys::fd_is_open(fd) {
+                ctx.set_stream(fd as usize, Some(fd)).map_err(lib)?;
+            }
+        }
+        report = sys::dup_cloexec(2, 3).ok();
+        if let Some(fd) = report {
+            ctx.preserve_fd(fd).map_err(lib)?;
+        }
+    }
+    let mut truncate = Vec::new();
+    let mut stdout_file: Option<(RawFd, libc::stat)> = None;
+    for (which, opt, path) in [(1, "--stdout", &o.stdout), (2, "--stderr", &o.stderr)] {
+        let Some(path) = path else { continue };
+        let mut fd = open_output(opt, path, o.append, umask)?;
+        let st = sys::fstat(fd)
+            .map_err(|e| fail1(format!("{opt} {}: fstat: {}", show(path), strerror(e))))?;
+        // The same file twice: one open file description, so the two streams
+        // share one offset instead of overwriting each other.
+        if let Some((fd1, st1)) = stdout_file {
+            if (st1.st_dev, st1.st_ino) == (st.st_dev, st.st_ino) {
+                sys::close(fd);
+                fd = fd1;
+            }
+        }
+        ctx.set_stream(which, Some(fd)).map_err(lib)?;
+        let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+        if !o.append && regular && !truncate.iter().any(|&(f, _)| f == fd) {
+            truncate.push((fd, format!("{opt} {}", show(path))));
+        }
+        if which == 1 {
+            stdout_file = Some((fd, st));
+        }
+    }
+
+    // 5. --wait-ready: a pipe whose write end PROGRAM inherits.
+    let ready = if o.wait_ready {
+        let (r, w) = pipe().map_err(|e| fail1(format!("--wait-ready: pipe: {}", strerror(e))))?;
+        ctx.preserve_fd(w).map_err(lib)?;
+        Some((r, w))
+    } else {
+        None
+    };
+
+    let exec = Exec {
+        argv,
+        env: o.env.clone(),
+        truncate,
+        keep_fds: o.keep_fds.clone(),
+        ready_w: ready.map(|(_, w)| w),
+        report,
+    };
+
+    // 6. Daemonize. With --wait-ready this process forks first and waits;
+    // the child is the library's launcher.
+    if let Some((r, w)) = ready {
+        wait_ready_fork(r, w, o)?;
+    }
+    if let Err(e) = d3143::open(&mut ctx) {
+        let f = fail1(e.message().to_string());
+        if let Some(fd) = exec.report {
+            report_and_exit(fd, &f);
+        }
+        return Err(f);
+    }
+    exec_program(&mut ctx, &exec, detach)
+}
+
+fn pipe() -> Result<(RawFd, RawFd), i32> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(errno());
+    }
+    let r = sys::above_stdio(fds[0]);
+    let w = sys::above_stdio(fds[1]);
+    match (r, w) {
+        (Ok(r), Ok(w)) => Ok((r, w)),
+        (r, w) => {
+            sys::close(r.unwrap_or(-1));
+            sys::close(w.unwrap_or(-1));
+            Err(libc::EMFILE)
+        }
+    }
+}
+
+/// Writes `daemon3143: <message>` to `fd` and exits with the failure's code
+/// (no launcher is left to do it: --no-detach).
+fn report_and_exit(fd: RawFd, f: &Fail) -> ! {
+    let line = format!("daemon3143: {}\n", f.message);
+    let _ = sys::write_all(fd, line.as_bytes());
+    // exit (not _exit): the pidfile this process holds is released at exit.
+    std::process::exit(f.code)
+}
+
+/// In the daemon, after `open()`: the last steps, then PROGRAM.
+fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
+    let fail = |ctx: &mut DaemonContext, f: Fail| -> ! {
+        if detached {
+            // The launcher prints the message, removes the pidfile and exits
+            // with this status.
+            let _ = ctx.notify_failure(f.code, f.message.as_bytes());
+            sys::exit_now(f.code)
+        }
+        let _ = ctx.notify_failure(f.code, f.message.as_bytes());
+        report_and_exit(x.report.unwrap_or(2), &f)
+    };
+    for (fd, what) in &x.truncate {
+        if let Err(e) = sys::ftruncate(*fd, 0) {
+            fail(ctx, fail1(format!("truncating {what}: {}", strerror(e))));
+        }
+    }
+    // The lock lives as long as PROGRAM: its fd survives the exec.
+    if let Some(fd) = ctx.pidfile().and_then(|p| p.fd()) {
+        if let Err(e) = sys::set_cloexec(fd, false) {
+            fail(
+                ctx,
+                fail1(format!(
+                    "pidfile: keeping fd {fd} across exec: {}",
+                    strerror(e)
+                )),
+            );
+        }
+    }
+    for &fd in &x.keep_fds {
+        if let Err(e) = sys::set_cloexec(fd, false) {
+            fail(ctx, fail1(format!("--keep-fd {fd}: {}", strerror(e))));
+        }
+    }
+    for (k, v) in &x.env {
+        std::env::set_var(k, v);
+    }
+    if let Some(w) = x.ready_w {
+        // The first line on the pipe is the daemon's pid, for the waiting
+        // process; PROGRAM's newline follows.
+        let line = format!("{}\n", sys::getpid());
+        let r = sys::write_all(w, line.as_bytes()).and_then(|()| sys::set_cloexec(w, false));
+        if let Err(e) = r {
+            fail(ctx, fail1(format!("--wait-ready: fd {w}: {}", strerror(e))));
+        }
+        std::env::set_var(NOTIFY_FD, w.to_string());
+    }
+    // Rust ignores SIGPIPE for itself; PROGRAM gets the default, as a
+    // program started by a shell would.
+    // SAFETY: setting a default disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let _ = ctx.notify_exec();
+    let mut ptrs: Vec<*const libc::c_char> = x.argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: a NUL-terminated program name and a NULL-terminated argv of
+    // NUL-terminated strings, all alive across the call.
+    unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
+    let e = errno();
+    let code = if e == libc::ENOENT || e == libc::ENOTDIR {
+        127
+    } else {
+        126
+    };
+    let prog = String::from_utf8_lossy(x.argv[0].as_bytes()).into_owned();
+    fail(
+        ctx,
+        Fail::new(code, format!("exec {prog}: {}", strerror(e))),
+    )
+}
+
+/// --wait-ready: forks. The child returns and goes on to `open()` (it is the
+/// library's launcher and exits when PROGRAM was exec'd, or with the
+/// failure). This process waits for that child, then for PROGRAM's newline
+/// on the pipe, and exits: 0 when ready, 1 when PROGRAM exited or closed the
+/// fd first, the child's status when the start failed.
+fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
+    // SAFETY: single-threaded; the child goes on with ordinary code.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(fail1(format!("--wait-ready: fork: {}", strerror(errno()))));
+    }
+    if child == 0 {
+        sys::close(r);
+        return Ok(());
+    }
+    sys::close(w);
+    let mut status = 0;
+    // SAFETY: `status` is writable.
+    while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
+        if errno() != libc::EINTR {
+            eprintln!("daemon3143: --wait-ready: waitpid: {}", strerror(errno()));
+            std::process::exit(1);
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        eprintln!(
+            "daemon3143: the launching process was killed by {}",
+            crate::cli::signal_name(libc::WTERMSIG(status))
+        );
+        std::process::exit(1);
+    }
+    let code = libc::WEXITSTATUS(status);
+    if code != 0 {
+        std::process::exit(code); // its message is on stderr already
+    }
+    std::process::exit(wait_for_newline(r, o))
+}
+
+/// Reads the pipe: the daemon's pid line, then PROGRAM's newline.
+fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    let pid_line = loop {
+        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            break Some(i);
+        }
+        match sys::read(r, &mut chunk) {
+            Ok(0) | Err(_) => break None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let Some(i) = pid_line else {
+        eprintln!("daemon3143: the daemon exited before it was ready");
+        return 1;
+    };
+    let pid: libc::pid_t = std::str::from_utf8(&buf[..i])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut rest = buf[i + 1..].to_vec();
+    loop {
+        if rest.contains(&b'\n') {
+            return 0;
+        }
+        rest.clear();
+        match sys::read(r, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => rest.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let prog = show(&o.command[0]);
+    if pid <= 1 {
+        eprintln!("daemon3143: {prog} exited before it was ready");
+        return 1;
+    }
+    if os::exited_within(pid, std::time::Duration::from_millis(200)) {
+        if let Some(p) = &o.pidfile {
+            let _ = os::remove_stale_pidfile(&os::cstring(p));
+        }
+        eprintln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
+    } else {
+        eprintln!(
+            "daemon3143: {prog} (pid {pid}) closed ${NOTIFY_FD} without writing a newline \
+             (not ready); it is still running"
+        );
+    }
+    1
+}

@@ -1,0 +1,60 @@
+/*
+ * cli_daemon: a small library-based daemon for tests/cli.rs, started by
+ * tools nobody here wrote (start-stop-daemon --start) and by daemon3143.
+ *
+ *   cli_daemon PIDFILE [MARKER]
+ *
+ * Daemonizes with the library's defaults holding PIDFILE (detach AUTO), then
+ * waits for SIGTERM, whose default TERMINATE action removes the pidfile.
+ * With $NOTIFY_FD set (daemon3143 --wait-ready), that fd becomes the
+ * library's s6-style readiness fd. With MARKER, the daemon creates that
+ * file (containing its pid) before it reports ready.
+ */
+#include <daemon3143.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: cli_daemon PIDFILE [MARKER]\n");
+        return 2;
+    }
+    d3143_ctx *ctx = d3143_ctx_new();
+    if (ctx == NULL || d3143_ctx_set_pidfile(ctx, argv[1]) != 0
+        || d3143_ctx_set_ready_mode(ctx, D3143_READY_MANUAL) != 0) {
+        fprintf(stderr, "cli_daemon: %s\n", d3143_last_error());
+        return 1;
+    }
+    const char *nfd = getenv("NOTIFY_FD");
+    if (nfd != NULL && *nfd != '\0' && d3143_ctx_set_ready_fd(ctx, atoi(nfd)) != 0) {
+        fprintf(stderr, "cli_daemon: NOTIFY_FD %s: %s\n", nfd, d3143_last_error());
+        return 1;
+    }
+    if (d3143_ctx_open(ctx) != 0) {
+        fprintf(stderr, "cli_daemon: %s\n", d3143_last_error());
+        return 1;
+    }
+    if (argc == 3) {
+        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            d3143_ctx_notify_failure(ctx, 1, "cannot create the marker");
+            return 1;
+        }
+        char line[32];
+        int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+        if (write(fd, line, (size_t)n) != n || close(fd) != 0) {
+            d3143_ctx_notify_failure(ctx, 1, "cannot write the marker");
+            return 1;
+        }
+    }
+    if (d3143_ctx_notify_ready(ctx) != 0)
+        return 1;
+    for (;;)
+        pause();
+}

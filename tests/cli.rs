@@ -1,0 +1,723 @@
+//! daemon3143(1), the tool, observed from outside: the pidfile names the
+//! exec'd program and stays locked, `status` and `stop` act on the lock, every
+//! failure before the exec exits non-zero with its reason, and real tools
+//! nobody here wrote (start-stop-daemon, pkill, flock) agree with it.
+//!
+//! Every process a test starts is killed by its pid when the test ends.
+
+mod common;
+
+use common::*;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_daemon3143")
+}
+
+/// `daemon3143 ARGS`, with no stdin, output captured.
+fn d3143<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run(Command::new(bin()).args(args).stdin(Stdio::null()))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    text(&o.stderr)
+}
+
+fn stdout(o: &Output) -> String {
+    text(&o.stdout)
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[track_caller]
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Kills the pids it was given when dropped (by pid, never by name).
+#[derive(Default)]
+struct Reaper(std::cell::RefCell<Vec<i32>>);
+
+impl Reaper {
+    fn add(&self, pid: i32) -> i32 {
+        self.0.borrow_mut().push(pid);
+        pid
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &pid in self.0.borrow().iter() {
+            if pid > 1 && alive(pid) {
+                kill_and_wait(pid);
+            }
+        }
+    }
+}
+
+fn read_pid(p: &Path) -> i32 {
+    let s = std::fs::read_to_string(p).unwrap_or_default();
+    s.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("pidfile {} holds {s:?}", p.display()))
+}
+
+/// Waits (bounded) until `cond` holds.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(text)
+        .collect()
+}
+
+/// `flock -n PATH true`: whether someone holds the lock (flock(1) fails).
+fn locked_per_flock(p: &Path) -> bool {
+    let o = run(Command::new("flock").arg("-n").arg(p).arg("true"));
+    !o.status.success()
+}
+
+/// Starts `sleep 1000` under daemon3143 with a pidfile; returns its pid.
+fn start_sleep(r: &Reaper, pidfile: &Path) -> i32 {
+    let o = d3143(&[
+        OsStr::new("--pidfile"),
+        pidfile.as_os_str(),
+        OsStr::new("--"),
+        OsStr::new("sleep"),
+        OsStr::new("1000"),
+    ]);
+    ok(&o);
+    r.add(read_pid(pidfile))
+}
+
+fn start_stop_daemon() -> Option<PathBuf> {
+    static SSD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SSD.get_or_init(|| {
+        let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default();
+        dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+        dirs.into_iter()
+            .map(|d| d.join("start-stop-daemon"))
+            .find(|p| p.is_file())
+    })
+    .clone()
+}
+
+fn skip_without_ssd(test: &str) -> Option<PathBuf> {
+    let s = start_stop_daemon();
+    if s.is_none() {
+        println!("SKIP {test}: start-stop-daemon is not installed (Debian package dpkg)");
+    }
+    s
+}
+
+#[test]
+fn start_status_stop() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-basic");
+    let pf = d.join("sleep.pid");
+    let pid = start_sleep(&r, &pf);
+    // The pidfile names the exec'd program itself, which holds the lock.
+    assert_eq!(cmdline(pid), ["sleep", "1000"]);
+    assert!(alive(pid));
+    assert!(
+        locked_per_flock(&pf),
+        "flock -n must fail: the lock is held"
+    );
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        fds.iter().any(|f| Path::new(f) == pf),
+        "the program holds the pidfile open: {fds:?}"
+    );
+    // Detached: a session leader's child, its parent gone.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let (sid, me) = (fields[3].parse::<i32>().unwrap(), pid);
+    assert_ne!(sid, me, "not a session leader");
+    assert_ne!(sid, unsafe { libc::getsid(0) }, "a new session");
+
+    let o = d3143(&["status", "--pidfile", pf.to_str().unwrap()]);
+    ok(&o);
+    assert_eq!(stdout(&o).trim(), pid.to_string());
+
+    let o = d3143(&["stop", "--pidfile", pf.to_str().unwrap()]);
+    ok(&o);
+    assert!(!alive(pid), "stop returns once the process is gone");
+    assert!(
+        !pf.exists(),
+        "stop removes the pidfile the program could not"
+    );
+    let o = d3143(&["status", "--pidfile", pf.to_str().unwrap()]);
+    assert_eq!(code(&o), 3, "no pidfile: LSB not running; {}", stdout(&o));
+    assert!(stdout(&o).contains("not running"));
+}
+
+#[test]
+fn exec_failure_is_reported_and_leaves_no_pidfile() {
+    let d = TempDir::new("cli-exec");
+    let pf = d.join("x.pid");
+    let p = pf.to_str().unwrap();
+    let o = d3143(&["--pidfile", p, "--", "/nonexistent/program", "arg"]);
+    assert_eq!(code(&o), 127, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("daemon3143: exec /nonexistent/program: No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists(), "no pidfile left");
+
+    let o = d3143(&["--pidfile", p, "--", "no-such-program-d3143"]);
+    assert_eq!(code(&o), 127, "PATH lookup: {}", stderr(&o));
+    assert!(!pf.exists());
+
+    // A file that is not executable: 126.
+    let f = d.join("notexec");
+    std::fs::write(&f, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = d3143(&["--pidfile", p, "--", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 126, "{}", stderr(&o));
+    assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
+    assert!(!pf.exists());
+
+    // Without detaching there is no launcher: the tool says it itself.
+    let o = d3143(&["--no-detach", "--pidfile", p, "--", "/nonexistent/program"]);
+    assert_eq!(code(&o), 127, "{}", stderr(&o));
+    assert!(stderr(&o).contains("exec /nonexistent/program"));
+    assert!(!pf.exists());
+}
+
+#[test]
+fn second_start_is_refused_naming_the_first_and_truncates_nothing() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-second");
+    let pf = d.join("s.pid");
+    let log = d.join("log");
+    let (p, l) = (pf.to_str().unwrap(), log.to_str().unwrap());
+    let o = d3143(&[
+        "--pidfile",
+        p,
+        "--stdout",
+        l,
+        "--",
+        "sh",
+        "-c",
+        "echo first; exec sleep 1000",
+    ]);
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    eventually("the first writes", || {
+        std::fs::read_to_string(&log).unwrap_or_default() == "first\n"
+    });
+    let o = d3143(&["--pidfile", p, "--stdout", l, "--", "sleep", "1"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("already held by another process (pid {pid})")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(read_pid(&pf), pid);
+    assert!(alive(pid));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "first\n",
+        "a refused start never truncates the running daemon's log"
+    );
+}
+
+#[test]
+fn stdout_stderr_and_append() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-out");
+    let out = d.join("out");
+    let err = d.join("err");
+    let both = d.join("both");
+    let (o_, e_, b_) = (
+        out.to_str().unwrap(),
+        err.to_str().unwrap(),
+        both.to_str().unwrap(),
+    );
+    std::fs::write(&out, "old contents\n").unwrap();
+    let script = "echo to-out; echo to-err >&2";
+    let o = d3143(&["--stdout", o_, "--stderr", e_, "--", "sh", "-c", script]);
+    ok(&o);
+    eventually("outputs", || {
+        std::fs::read_to_string(&out).unwrap_or_default() == "to-out\n"
+            && std::fs::read_to_string(&err).unwrap_or_default() == "to-err\n"
+    });
+    // --append keeps what is there.
+    let o = d3143(&["--append", "--stdout", o_, "--", "sh", "-c", "echo again"]);
+    ok(&o);
+    eventually("appended", || {
+        std::fs::read_to_string(&out).unwrap_or_default() == "to-out\nagain\n"
+    });
+    // One file for both streams: nothing overwritten.
+    let o = d3143(&["--stdout", b_, "--stderr", b_, "--", "sh", "-c", script]);
+    ok(&o);
+    eventually("both", || {
+        std::fs::read_to_string(&both).unwrap_or_default() == "to-out\nto-err\n"
+    });
+    // A file that cannot be opened: an error before anything, nothing started.
+    let pf = d.join("never.pid");
+    let o = d3143(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--stdout",
+        "/nonexistent-dir/out",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("--stdout /nonexistent-dir/out: No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+    drop(r);
+}
+
+#[test]
+fn unknown_user_or_group_fails_before_anything() {
+    let d = TempDir::new("cli-user");
+    let pf = d.join("u.pid");
+    let out = d.join("out");
+    for (opt, val, want) in [
+        (
+            "--user",
+            "no-such-user-d3143",
+            "--user no-such-user-d3143: no such user",
+        ),
+        (
+            "--group",
+            "no-such-group-d3143",
+            "--group no-such-group-d3143: no such group",
+        ),
+    ] {
+        let o = d3143(&[
+            opt,
+            val,
+            "--pidfile",
+            pf.to_str().unwrap(),
+            "--stdout",
+            out.to_str().unwrap(),
+            "--",
+            "sleep",
+            "1000",
+        ]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        assert!(!pf.exists(), "no pidfile");
+        assert!(!out.exists(), "no --stdout file: names come first");
+    }
+}
+
+#[test]
+fn stale_pidfile_is_refused_by_stop_and_not_running_for_status() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-stale");
+    let pf = d.join("stale.pid");
+    // A live process that does not hold the pidfile (pid reuse, or a stale
+    // file naming someone else): stop must not touch it.
+    let victim = Command::new("sleep")
+        .arg("1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let vpid = r.add(victim.id() as i32);
+    std::fs::write(&pf, format!("{vpid}\n")).unwrap();
+    let o = d3143(&["stop", "--pidfile", pf.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("stale"), "{}", stderr(&o));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(alive(vpid), "a stale pidfile's pid is never signalled");
+    let o = d3143(&["status", "--pidfile", pf.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "LSB: dead, pidfile exists; {}", stdout(&o));
+    assert!(stdout(&o).contains("not running"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains(&vpid.to_string()));
+    // Missing pidfile.
+    let o = d3143(&["stop", "--pidfile", d.join("none.pid").to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Not a regular file: status cannot tell (4), stop fails.
+    let o = d3143(&["status", "--pidfile", d.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let o = d3143(&["stop", "--pidfile", d.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let mut victim = victim;
+    kill_and_wait(vpid);
+    let _ = victim.wait();
+}
+
+#[test]
+fn stop_never_signals_pid_1() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-pid1");
+    let pf = d.join("one.pid");
+    std::fs::write(&pf, "1\n").unwrap();
+    // flock(1) locks the file that names pid 1, on the shell's fd 9, which
+    // `sleep` then keeps (one process: no child left behind by a kill).
+    let mut holder = Command::new("sh")
+        .arg("-c")
+        .arg("exec 9<\"$1\"; flock 9 && exec sleep 1000")
+        .arg("sh")
+        .arg(&pf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    r.add(holder.id() as i32);
+    eventually("flock holds it", || locked_per_flock(&pf));
+    let o = d3143(&["stop", "--pidfile", pf.to_str().unwrap()]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("refusing"), "{}", stderr(&o));
+    kill_and_wait(holder.id() as i32);
+    let _ = holder.wait();
+}
+
+#[test]
+fn stop_waits_up_to_the_timeout_then_other_signal() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-timeout");
+    let pf = d.join("t.pid");
+    let p = pf.to_str().unwrap();
+    let o = d3143(&[
+        "--pidfile",
+        p,
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; exec sleep 1000",
+    ]);
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    let t = Instant::now();
+    let o = d3143(&["stop", "--pidfile", p, "--timeout", "0.3"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(stderr(&o).contains("still running"), "{}", stderr(&o));
+    assert!(alive(pid));
+    let o = d3143(&["stop", "--pidfile", p, "--signal", "KILL"]);
+    ok(&o);
+    assert!(!alive(pid));
+    assert!(!pf.exists());
+}
+
+#[test]
+fn options_reach_the_program() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-opts");
+    let out = d.join("out");
+    let kept = d.join("kept");
+    let work = d.join("work");
+    std::fs::create_dir(&work).unwrap();
+    // fd 7 is opened by the shell (not close-on-exec) and kept by --keep-fd.
+    let script = format!(
+        "exec 7>'{}'; exec '{}' --keep-fd 7 --chdir '{}' --umask 0027 --env D3143_K=v=1 \
+         --stdout '{}' -- sh -c 'pwd; umask; echo \"$D3143_K\"; echo kept >&7'",
+        kept.display(),
+        bin(),
+        work.display(),
+        out.display()
+    );
+    let o = run(Command::new("sh").arg("-c").arg(&script));
+    ok(&o);
+    eventually("the program's report", || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 3
+    });
+    let got = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[0], work.to_str().unwrap());
+    assert_eq!(lines[1], "0027");
+    assert_eq!(lines[2], "v=1");
+    eventually("the kept fd", || {
+        std::fs::read_to_string(&kept).unwrap_or_default() == "kept\n"
+    });
+    drop(r);
+}
+
+#[test]
+fn no_detach_runs_in_the_foreground_holding_the_pidfile() {
+    let d = TempDir::new("cli-nodetach");
+    let pf = d.join("n.pid");
+    let script = format!("echo $$; cat '{}'; exit 7", pf.display());
+    let o = d3143(&[
+        "--no-detach",
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(code(&o), 7, "the program's own status: {}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], lines[1], "the pidfile names the program");
+}
+
+#[test]
+fn wait_ready_waits_for_the_programs_newline() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-ready");
+    let pf = d.join("r.pid");
+    let marker = d.join("marker");
+    let p = pf.to_str().unwrap();
+    // Ready only after a delay: the tool must not return before the marker.
+    let script = format!(
+        "sleep 0.3; echo ready > '{}'; echo >&$NOTIFY_FD; eval \"exec $NOTIFY_FD>&-\"; exec sleep 1000",
+        marker.display()
+    );
+    let o = d3143(&["--wait-ready", "--pidfile", p, "--", "sh", "-c", &script]);
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    assert!(marker.exists(), "returned only once ready");
+    assert!(alive(pid));
+    ok(&d3143(&["stop", "--pidfile", p]));
+
+    // Exits before it is ready: 1, and no pidfile left.
+    let o = d3143(&["--wait-ready", "--pidfile", p, "--", "sh", "-c", "exit 3"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exited before it was ready"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+
+    // Exec failure still reported as such.
+    let o = d3143(&["--wait-ready", "--pidfile", p, "--", "/nonexistent/program"]);
+    assert_eq!(code(&o), 127, "{}", stderr(&o));
+    assert!(!pf.exists());
+
+    // A library-based daemon reporting through its s6-style ready fd.
+    let prog = c_program("cli_daemon");
+    let own = d.join("own.pid");
+    let marker2 = d.join("marker2");
+    let o = d3143(&[
+        OsStr::new("--wait-ready"),
+        OsStr::new("--"),
+        prog.as_os_str(),
+        own.as_os_str(),
+        marker2.as_os_str(),
+    ]);
+    ok(&o);
+    let pid = r.add(read_pid(&own));
+    assert!(marker2.exists(), "ready reported after the marker");
+    assert_eq!(read_pid(&marker2), pid);
+    ok(&d3143(&["stop", "--pidfile", own.to_str().unwrap()]));
+    assert!(!own.exists());
+}
+
+#[test]
+fn usage_help_version() {
+    let o = d3143(&["--help"]);
+    ok(&o);
+    assert!(stdout(&o).contains("daemon3143 stop --pidfile PATH"));
+    let o = d3143(&["--version"]);
+    ok(&o);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("daemon3143 {}", env!("CARGO_PKG_VERSION"))
+    );
+    for bad in [
+        &[][..],
+        &["--bogus", "--", "true"],
+        &["--umask", "9", "--", "true"],
+        &["--keep-fd", "1", "--", "true"],
+        &["--env", "NOEQUALS", "--", "true"],
+        &["status"],
+        &["stop", "--pidfile", "/x", "--signal", "NOSUCH"],
+        &["--wait-ready", "--no-detach", "--", "true"],
+    ] {
+        let o = d3143(bad);
+        assert_eq!(code(&o), 2, "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("daemon3143: "), "{}", stderr(&o));
+        assert!(stderr(&o).contains("usage:"));
+    }
+    // A --keep-fd that is not open: an error before anything.
+    let o = d3143(&["--keep-fd", "987", "--", "true"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("--keep-fd 987"), "{}", stderr(&o));
+    // A relative --chdir is refused by the library's setter.
+    let o = d3143(&["--chdir", "relative", "--", "true"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("absolute"), "{}", stderr(&o));
+}
+
+#[test]
+fn user_switch_keeps_the_lock() {
+    if skip_unless_root("user_switch_keeps_the_lock") {
+        return;
+    }
+    let r = Reaper::default();
+    let d = TempDir::new("cli-root");
+    let pf = d.join("u.pid");
+    let out = d.join("id");
+    let o = d3143(&[
+        "--user",
+        "nobody",
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--stdout",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "id -u; exec sleep 1000",
+    ]);
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    eventually("id", || {
+        !std::fs::read_to_string(&out).unwrap_or_default().is_empty()
+    });
+    let nobody = std::fs::read_to_string(&out).unwrap();
+    assert_ne!(nobody.trim(), "0");
+    assert_eq!(
+        status_field(pid, "Uid").unwrap().split_whitespace().next(),
+        Some(nobody.trim())
+    );
+    assert!(locked_per_flock(&pf));
+    ok(&d3143(&["stop", "--pidfile", pf.to_str().unwrap()]));
+    assert!(!pf.exists());
+}
+
+// ---- interop with tools nobody here wrote ----
+
+#[test]
+fn start_stop_daemon_status_and_stop() {
+    let Some(ssd) = skip_without_ssd("start_stop_daemon_status_and_stop") else {
+        return;
+    };
+    let r = Reaper::default();
+    let d = TempDir::new("cli-ssd");
+    let pf = d.join("s.pid");
+    let pid = start_sleep(&r, &pf);
+    let ssd_status = || run(Command::new(&ssd).arg("--status").arg("--pidfile").arg(&pf));
+    let o = ssd_status();
+    assert_eq!(code(&o), 0, "running per start-stop-daemon: {}", stderr(&o));
+    let o = run(Command::new(&ssd).arg("--stop").arg("--pidfile").arg(&pf));
+    ok(&o);
+    assert!(wait_gone(pid), "start-stop-daemon --stop stopped it");
+    // start-stop-daemon counts a zombie not yet reaped by init as running.
+    eventually("start-stop-daemon --status: not running", || {
+        code(&ssd_status()) != 0
+    });
+    let o = ssd_status();
+    assert!([1, 3].contains(&code(&o)), "not running: {}", code(&o));
+    // The program could not remove its pidfile: stale, and we say so.
+    let o = d3143(&["status", "--pidfile", pf.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    // ...and `daemon3143 stop` removed pidfiles are "not running" for it too.
+    let pid = start_sleep(&r, &pf);
+    ok(&d3143(&["stop", "--pidfile", pf.to_str().unwrap()]));
+    assert!(!alive(pid));
+    eventually("start-stop-daemon --status: no pidfile", || {
+        code(&ssd_status()) == 3
+    });
+}
+
+#[test]
+fn pkill_dash_f_stops_it() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-pkill");
+    let pf = d.join("p.pid");
+    let pid = start_sleep(&r, &pf);
+    let o = run(Command::new("pkill").arg("-F").arg(&pf));
+    ok(&o);
+    assert!(wait_gone(pid), "pkill -F stopped it");
+    let o = d3143(&["status", "--pidfile", pf.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "stale now: {}", stdout(&o));
+}
+
+#[test]
+fn library_daemon_under_start_stop_daemon() {
+    let Some(ssd) = skip_without_ssd("library_daemon_under_start_stop_daemon") else {
+        return;
+    };
+    let r = Reaper::default();
+    let d = TempDir::new("cli-ssd-lib");
+    let pf = d.join("lib.pid");
+    let prog = c_program("cli_daemon");
+    let ssd_start = || {
+        run(Command::new(&ssd)
+            .arg("--start")
+            .arg("--pidfile")
+            .arg(&pf)
+            .arg("--startas")
+            .arg(&prog)
+            .arg("--")
+            .arg(&pf)
+            .stdin(Stdio::null()))
+    };
+    let o = ssd_start();
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    assert!(alive(pid));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        prog,
+        "the pidfile names the library's daemon"
+    );
+    let o = d3143(&["status", "--pidfile", pf.to_str().unwrap()]);
+    ok(&o);
+    assert_eq!(stdout(&o).trim(), pid.to_string());
+    let o = run(Command::new(&ssd).arg("--status").arg("--pidfile").arg(&pf));
+    assert_eq!(code(&o), 0);
+    // A second start: start-stop-daemon sees it running (exit 1).
+    let o = ssd_start();
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(read_pid(&pf), pid);
+    // daemon3143 refuses to start a second one over the library's lock.
+    let o = d3143(&["--pidfile", pf.to_str().unwrap(), "--", "sleep", "1000"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains(&format!("(pid {pid})")),
+        "{}",
+        stderr(&o)
+    );
+    // Stopped by daemon3143: the library's TERMINATE removes the pidfile.
+    ok(&d3143(&["stop", "--pidfile", pf.to_str().unwrap()]));
+    assert!(!alive(pid));
+    assert!(!pf.exists());
+}
