@@ -279,7 +279,17 @@ fn my_pid() -> i32 {
 /// fd numbers in the child (`(fd in this process, fd in the child)`), stderr
 /// to a file, stdin/stdout /dev/null.
 fn launcher_cmd(args: &[String], fds: &[(RawFd, RawFd)], stderr: &Path) -> Command {
-    let mut c = Command::new(launcher());
+    cmd_with_fds(&launcher(), args, fds, stderr)
+}
+
+/// `prog args...` with the given fds placed (see [`launcher_cmd`]).
+fn cmd_with_fds<S: AsRef<std::ffi::OsStr>>(
+    prog: &Path,
+    args: &[S],
+    fds: &[(RawFd, RawFd)],
+    stderr: &Path,
+) -> Command {
+    let mut c = Command::new(prog);
     c.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -726,6 +736,7 @@ fn pause_points() -> Vec<(&'static str, u8, bool)> {
         ("pwrite#1@0", 0, false),
         ("chroot#1@0", 0, true),
         ("chdir#1@0", 0, false),
+        ("close_range#1@0", 0, false),
         ("setrlimit#1@0", 0, false),
         ("setgroups#1@0", 0, true),
         ("setresgid#1@0", 0, true),
@@ -734,13 +745,13 @@ fn pause_points() -> Vec<(&'static str, u8, bool)> {
         ("socketpair#1@0", 0, false),
         ("fork#1@0", 0, false),
         ("setsid#1@1", 1, false),
-        ("fork#2@1", 1, false),
+        ("fork#1@1", 1, false),
         ("send#1@1", 1, false),
         ("sigaction#1@2", 2, false),
         ("close_range#1@2", 2, false),
         ("dup2#1@2", 2, false),
         ("dup2#3@2", 2, false),
-        ("pwrite#2@2", 2, false),
+        ("pwrite#1@2", 2, false),
         ("send#1@2", 2, false),
     ]
 }
@@ -1013,8 +1024,9 @@ enum Want {
     Eperm,
 }
 
-/// (wrapper[@generation] or an exact `wrapper#N`, errno to inject, what must
-/// happen). Generations: 0 the launcher, 1 the middle process, 2 the daemon.
+/// (wrapper, or an exact `wrapper#N@G`, errno to inject, what must happen).
+/// Each wrapper is failed at its 1st, 2nd... call in each generation (0 the
+/// launcher, 1 the middle process, 2 the daemon) until a call is not reached.
 fn faults() -> Vec<(&'static str, i32, Want)> {
     use Want::*;
     let mut v = vec![
@@ -1033,8 +1045,7 @@ fn faults() -> Vec<(&'static str, i32, Want)> {
         ("close_range", libc::ENOSYS, Succeed),
         ("close_range", libc::EPERM, Succeed),
         ("write", libc::EIO, FailOrComplete),
-        ("send@1", libc::ENOBUFS, FailOrComplete),
-        ("send@2", libc::ENOBUFS, FailOrComplete),
+        ("send", libc::ENOBUFS, FailOrComplete),
         ("pwrite", libc::ENOSPC, FailOrComplete),
         ("flock", libc::ENOLCK, FailOrComplete),
         ("socketpair", libc::EMFILE, FailOrComplete),
@@ -1048,8 +1059,8 @@ fn faults() -> Vec<(&'static str, i32, Want)> {
     if is_root() {
         // The drop's verification probes, faked to succeed (errno 0): the
         // check must refuse the drop.
-        v.push(("setuid#1", 0, Eperm));
-        v.push(("setgroups#2", 0, Eperm));
+        v.push(("setuid#1@0", 0, Eperm));
+        v.push(("setgroups#2@0", 0, Eperm));
     }
     v
 }
@@ -1084,24 +1095,27 @@ fn fault_injection_inner() {
     };
     for &config in configs {
         for (name, errno, want) in faults() {
-            // "*": every call; then the 1st, 2nd... until one is never reached.
-            let (base, gen) = match name.split_once('@') {
-                Some((b, g)) => (b, format!("@{g}")),
-                None => (name, String::new()),
-            };
-            let mut specs = Vec::new();
             if name.contains('#') {
-                specs.push(format!("{name}={errno}"));
-            } else {
-                if want == Want::Succeed {
-                    specs.push(format!("{base}#*{gen}={errno}"));
-                }
-                specs.extend((1..=40).map(|n| format!("{base}#{n}{gen}={errno}")));
+                fault_case(config, &format!("{name}={errno}"), errno, want, &mut counts);
+                continue;
             }
-            for spec in specs {
-                let injected = fault_case(config, &spec, errno, want, &mut counts);
-                if !injected && !spec.contains("#*") && !name.contains('#') {
-                    break;
+            // "*": every call; then the Nth call of each generation in turn,
+            // until one is never reached.
+            if want == Want::Succeed {
+                fault_case(
+                    config,
+                    &format!("{name}#*={errno}"),
+                    errno,
+                    want,
+                    &mut counts,
+                );
+            }
+            for gen in 0..3 {
+                for n in 1..=40 {
+                    let spec = format!("{name}#{n}@{gen}={errno}");
+                    if !fault_case(config, &spec, errno, want, &mut counts) {
+                        break;
+                    }
                 }
             }
         }
@@ -1256,4 +1270,640 @@ fn fault_case(config: &str, spec: &str, errno: i32, want: Want, c: &mut FaultCou
     }
     assert!(!locked(&pidfile), "{what}: pidfile still locked");
     true
+}
+
+// ---------------------------------------------------------------------------
+// 4. Hostile pidfiles: what tests/pidfile.rs does not cover — the whole
+// garbage list through acquire (stale and locked), pid reuse with this test's
+// own pid, and the hostile files through d3143_ctx_open().
+
+/// `pidfile_tool acquire PATH wait-release`: acquires, reports, and holds
+/// until its stdin closes; returns (the tool, its "ok"/"err" line).
+fn hold_with_tool(path: &Path) -> (std::process::Child, String) {
+    let mut c = Command::new(program("pidfile_tool"))
+        .arg("acquire")
+        .arg(path)
+        .arg("wait-release")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = c.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    (c, String::from_utf8_lossy(&line).into_owned())
+}
+
+fn release_tool(mut c: std::process::Child) {
+    drop(c.stdin.take());
+    let pid = c.id() as i32;
+    if wait_child(pid, Duration::from_secs(10)).is_none() {
+        kill_and_wait(pid);
+    }
+}
+
+fn garbage() -> Vec<Vec<u8>> {
+    vec![
+        b"".to_vec(),
+        b"abc".to_vec(),
+        b"-5".to_vec(),
+        b"0".to_vec(),
+        b"1".to_vec(),
+        b"1\n".to_vec(),
+        b"99999999999".to_vec(),
+        b"12\n34".to_vec(),
+        vec![b'9'; 4096],
+        b"123".to_vec(),
+        b" 12\n".to_vec(),
+        b"\xff\xfe\n".to_vec(),
+    ]
+}
+
+/// A stale (unlocked) pidfile with any contents is taken over: the file then
+/// holds exactly the new owner's "<pid>\n", nothing of the garbage left.
+#[test]
+fn stale_garbage_of_every_kind_is_taken_over_through_acquire() {
+    let d = TempDir::new("rel-stale");
+    let p = d.join("x.pid");
+    let mut n = 0;
+    for g in garbage() {
+        std::fs::write(&p, &g).unwrap();
+        let (tool, line) = hold_with_tool(&p);
+        let pid = tool.id() as i32;
+        assert!(line.starts_with(&format!("ok {pid} ")), "{g:?}: {line}");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            format!("{pid}\n").into_bytes(),
+            "stale {:?}",
+            String::from_utf8_lossy(&g)
+        );
+        release_tool(tool);
+        assert!(!p.exists(), "released file left");
+        n += 1;
+    }
+    println!("REL hostile-pidfiles: {n} stale contents taken over");
+}
+
+/// A locked pidfile without a valid pid: acquire is EEXIST "pid unknown" and
+/// the file is untouched; "1" (a valid pid, but not the locker) is never
+/// signalled and never reported as anything but what the file says.
+#[test]
+fn locked_garbage_of_every_kind_is_eexist_and_untouched() {
+    let d = TempDir::new("rel-locked");
+    let p = d.join("x.pid");
+    for g in garbage() {
+        std::fs::write(&p, &g).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        // SAFETY: flock on an fd we own.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let (tool, line) = hold_with_tool(&p);
+        release_tool(tool);
+        let shown = String::from_utf8_lossy(&g).into_owned();
+        assert!(line.starts_with("err 17 "), "locked {shown:?}: {line}");
+        let valid = matches!(&g[..], b"1" | b"1\n" | b"123");
+        if !valid {
+            assert!(line.contains("pid unknown"), "locked {shown:?}: {line}");
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), g, "the loser touched {shown:?}");
+        drop(f);
+    }
+}
+
+/// Pid reuse: a stale file naming this test process (alive, unrelated) is
+/// taken over, by the pidfile API and by d3143_ctx_open(); this process is
+/// never signalled (it would die of SIGTERM) and never reported as holder.
+#[test]
+fn stale_file_naming_this_live_test_process_is_taken_over() {
+    let d = TempDir::new("rel-reuse");
+    let p = d.join("x.pid");
+    for content in [
+        format!("{}\n", my_pid()),
+        format!("{}", my_pid()),
+        "1\n".into(),
+    ] {
+        std::fs::write(&p, &content).unwrap();
+        let (tool, line) = hold_with_tool(&p);
+        let pid = tool.id() as i32;
+        assert!(
+            line.starts_with(&format!("ok {pid} ")),
+            "{content:?}: {line}"
+        );
+        release_tool(tool);
+        std::fs::write(&p, &content).unwrap();
+        let err = d.join("stderr");
+        let (ev_r, ev_w) = pipe();
+        let args = vec![
+            format!("pidfile={}", p.display()),
+            format!("report={EVENTS_FD}"),
+        ];
+        let l = spawn_pid(launcher_cmd(&args, &[(ev_w.as_raw_fd(), EVENTS_FD)], &err));
+        drop(ev_w);
+        let st = wait_child_or_kill(l, Duration::from_secs(20), "launcher");
+        assert_eq!(
+            exit_code(st),
+            Some(0),
+            "{content:?}: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        let ready = Lines::new(ev_r)
+            .next_with("ready ", Duration::from_secs(10), &mut Vec::new())
+            .expect("ready");
+        let daemon = field_i32(&fields(&ready), "pid");
+        assert_eq!(pid_in(&p), Some(daemon));
+        kill_and_wait(daemon);
+    }
+    println!("REL hostile-pidfiles: pid reuse (this test's pid, pid 1) taken over 6 times");
+}
+
+/// The hostile files of tests/pidfile.rs, through d3143_ctx_open() this time:
+/// refused in the caller with the documented errno, nothing forked, the
+/// victim untouched.
+#[test]
+fn hostile_pidfiles_through_ctx_open_are_refused_and_victims_untouched() {
+    let d = TempDir::new("rel-hostile-ctx");
+    let victim = d.join("victim");
+    std::fs::write(&victim, b"root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    let victim_dir = d.join("victim-dir");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let open_dir = d.join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    type Make<'a> = Box<dyn Fn(&Path) + 'a>;
+    let (v, vd) = (victim.clone(), victim_dir.clone());
+    let mut cases: Vec<(&str, Make, i32)> = vec![
+        (
+            "symlink to a file",
+            Box::new(|p: &Path| std::os::unix::fs::symlink(&v, p).unwrap()),
+            libc::ELOOP,
+        ),
+        (
+            "symlink to a directory",
+            Box::new(|p: &Path| std::os::unix::fs::symlink(&vd, p).unwrap()),
+            libc::ELOOP,
+        ),
+        (
+            "hard link",
+            Box::new(|p: &Path| std::fs::hard_link(&v, p).unwrap()),
+            libc::EINVAL,
+        ),
+        (
+            "directory",
+            Box::new(|p: &Path| std::fs::create_dir(p).unwrap()),
+            libc::EINVAL,
+        ),
+        (
+            "FIFO",
+            Box::new(|p: &Path| {
+                let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+            }),
+            libc::EINVAL,
+        ),
+        (
+            "socket",
+            Box::new(|p: &Path| {
+                std::mem::forget(std::os::unix::net::UnixListener::bind(p).unwrap());
+            }),
+            libc::EINVAL,
+        ),
+    ];
+    if is_root() {
+        cases.push((
+            "file owned by another user",
+            Box::new(|p: &Path| {
+                std::fs::write(p, b"12345\n").unwrap();
+                std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+            }),
+            libc::EPERM,
+        ));
+    }
+    let mut n = 0;
+    for (i, (name, make, errno)) in cases.iter().enumerate() {
+        let p = d.join(&format!("p{i}.pid"));
+        make(&p);
+        let before = (
+            std::fs::read(&victim).unwrap(),
+            std::fs::metadata(&victim).unwrap().modified().unwrap(),
+            std::fs::read_dir(&victim_dir).unwrap().count(),
+        );
+        let err = d.join("stderr");
+        let args = vec![format!("pidfile={}", p.display())];
+        let l = spawn_pid(launcher_cmd(&args, &[], &err));
+        let st = wait_child_or_kill(l, Duration::from_secs(20), name);
+        let msg = std::fs::read_to_string(&err).unwrap_or_default();
+        assert_eq!(exit_code(st), Some(3), "{name}: {msg}");
+        assert!(msg.contains(&format!("errno={errno}:")), "{name}: {msg}");
+        assert!(msg.contains(&p.display().to_string()), "{name}: {msg}");
+        let after = (
+            std::fs::read(&victim).unwrap(),
+            std::fs::metadata(&victim).unwrap().modified().unwrap(),
+            std::fs::read_dir(&victim_dir).unwrap().count(),
+        );
+        assert_eq!(before, after, "{name}: the victim changed");
+        n += 1;
+    }
+    // A world-writable directory without the sticky bit: EPERM, nothing created.
+    let p = open_dir.join("x.pid");
+    let err = d.join("stderr");
+    let l = spawn_pid(launcher_cmd(
+        &[format!("pidfile={}", p.display())],
+        &[],
+        &err,
+    ));
+    let st = wait_child_or_kill(l, Duration::from_secs(20), "0777 dir");
+    let msg = std::fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(exit_code(st), Some(3), "{msg}");
+    assert!(msg.contains("errno=1:"), "{msg}");
+    assert!(!p.exists());
+    n += 1;
+    println!("REL hostile-pidfiles: {n} hostile files refused by d3143_ctx_open()");
+}
+
+// ---------------------------------------------------------------------------
+// 5. Hostile callers (a C program; valgrind here, ASan/UBSan in section 8)
+
+fn run_hostile(cmd: Command, how: &str) {
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().starts_with("ok inputs="),
+        "rel_hostile {how}: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    println!("REL hostile-callers ({how}): {}", stdout.trim_end());
+}
+
+#[test]
+fn hostile_callers_get_documented_errnos_under_valgrind() {
+    let d = TempDir::new("rel-hostile");
+    let mut c = valgrind(&program("rel_hostile"));
+    c.arg(d.path());
+    run_hostile(
+        c,
+        if have_valgrind() {
+            "valgrind"
+        } else {
+            "no valgrind"
+        },
+    );
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        0,
+        "left files"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. Privileges (root): after a drop, root cannot be regained; supplementary
+// groups set before open() never survive.
+
+#[test]
+fn privileges_cannot_be_regained_and_groups_do_not_survive() {
+    if skip_unless_root("privileges_cannot_be_regained_and_groups_do_not_survive") {
+        return;
+    }
+    // (extra args, the groups the daemon must have)
+    let drops: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["uid=65534", "gid=65534"], "65534"),
+        (vec!["uid=65534"], "65534"), // gid from the passwd entry
+        (vec!["uid=65534", "gid=65534", "initgroups=1"], "65534"),
+        (vec!["uid=65534", "gid=4242"], "4242"),
+    ];
+    for (extra, want_groups) in drops {
+        let d = TempDir::new("rel-priv");
+        let pidfile = d.join("p.pid");
+        let (ev_r, ev_w) = pipe();
+        let mut args = vec![
+            format!("pidfile={}", pidfile.display()),
+            format!("report={EVENTS_FD}"),
+            "groups=0,4,27".to_string(),
+            "privcheck=1".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let err = d.join("stderr");
+        let l = spawn_pid(launcher_cmd(&args, &[(ev_w.as_raw_fd(), EVENTS_FD)], &err));
+        drop(ev_w);
+        let st = wait_child_or_kill(l, Duration::from_secs(20), "launcher");
+        let msg = std::fs::read_to_string(&err).unwrap_or_default();
+        assert_eq!(exit_code(st), Some(0), "{extra:?}: {msg}");
+        let ready = Lines::new(ev_r)
+            .next_with("ready ", Duration::from_secs(10), &mut Vec::new())
+            .expect("ready");
+        let m = fields(&ready);
+        let daemon = field_i32(&m, "pid");
+        let what = format!("drop {extra:?}: {ready}");
+        // From inside: every way back to root failed with EPERM.
+        for k in ["setuid0", "setresuid0", "setgroups0"] {
+            assert_eq!(m.get(k).map(String::as_str), Some("1"), "{what}: {k}");
+        }
+        // From outside: ids and groups.
+        let gid = want_groups;
+        let want_gid = if extra.contains(&"gid=4242") {
+            "4242"
+        } else {
+            "65534"
+        };
+        assert_eq!(
+            status_field(daemon, "Uid").as_deref(),
+            Some("65534\t65534\t65534\t65534"),
+            "{what}"
+        );
+        assert_eq!(
+            status_field(daemon, "Gid").as_deref(),
+            Some(format!("{want_gid}\t{want_gid}\t{want_gid}\t{want_gid}").as_str()),
+            "{what}"
+        );
+        let groups = status_field(daemon, "Groups").unwrap_or_default();
+        for g in groups.split_whitespace() {
+            assert!(
+                !["0", "4", "27"].contains(&g),
+                "{what}: kept group {g}: {groups}"
+            );
+        }
+        assert_eq!(groups.trim(), gid, "{what}: Groups");
+        assert_eq!(m.get("dumpable").map(String::as_str), Some("0"), "{what}");
+        assert_eq!(m.get("core").map(String::as_str), Some("0,0"), "{what}");
+        kill_and_wait(daemon);
+    }
+    println!("REL privileges: 4 drops from root with groups {{0,4,27}}: none regained, none kept");
+}
+
+// ---------------------------------------------------------------------------
+// 7. Threads: refused with EBUSY, never a hang (watchdog 10 s)
+
+#[test]
+fn open_with_four_busy_threads_is_refused_every_time() {
+    let n = if stress() { 200 } else { 50 };
+    let d = TempDir::new("rel-threads");
+    let p = d.join("t.pid");
+    let mut c = Command::new(program("rel_threads"));
+    c.arg(n.to_string()).arg(&p).stdout(Stdio::null());
+    let err = d.join("stderr");
+    c.stderr(std::fs::File::create(&err).unwrap());
+    let pid = spawn_pid(c);
+    let st = match wait_child(pid, Duration::from_secs(10)) {
+        Some(st) => st,
+        None => {
+            kill_and_wait(pid);
+            let _ = wait_child(pid, Duration::from_secs(5));
+            panic!("open() with threads running hung (killed after 10 s)");
+        }
+    };
+    let msg = std::fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(exit_code(st), Some(0), "{}: {msg}", describe_status(st));
+    assert_eq!(msg.trim_end(), format!("refused {n}"));
+    assert!(!p.exists());
+    println!("REL threads: refused {n} times in a row");
+}
+
+// ---------------------------------------------------------------------------
+// 8. Sanitizers and tools
+
+const SAN: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=undefined",
+];
+
+fn asan_env(c: &mut Command, log: &Path) {
+    c.env(
+        "ASAN_OPTIONS",
+        format!(
+            "detect_leaks=1:abort_on_error=0:exitcode=86:log_path={}",
+            log.display()
+        ),
+    )
+    .env(
+        "UBSAN_OPTIONS",
+        format!(
+            "print_stacktrace=1:halt_on_error=1:log_path={}",
+            log.display()
+        ),
+    );
+}
+
+/// Sanitizer reports written under `dir` (log_path=dir/san -> san.<pid>).
+fn sanitizer_reports(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("san."))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn hostile_callers_are_clean_under_asan_and_ubsan() {
+    let d = TempDir::new("rel-asan-h");
+    let work = d.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut c = Command::new(program_with("rel_hostile", SAN));
+    c.arg(&work);
+    asan_env(&mut c, &d.join("san"));
+    run_hostile(c, "ASan+UBSan, leaks checked");
+    let reports = sanitizer_reports(d.path());
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+/// A daemonizing program (launcher, middle process, daemon returning from
+/// main so LeakSanitizer runs in it) compiled with ASan and UBSan.
+#[test]
+fn a_daemonizing_program_is_clean_under_asan_and_ubsan() {
+    let d = TempDir::new("rel-asan-d");
+    let pidfile = d.join("a.pid");
+    let (ev_r, ev_w) = pipe();
+    let args = vec![
+        format!("pidfile={}", pidfile.display()),
+        format!("report={EVENTS_FD}"),
+        "then=exit".to_string(),
+    ];
+    let err = d.join("stderr");
+    let mut c = cmd_with_fds(
+        &program_with("rel_launcher", SAN),
+        &args,
+        &[(ev_w.as_raw_fd(), EVENTS_FD)],
+        &err,
+    );
+    asan_env(&mut c, &d.join("san"));
+    let l = spawn_pid(c);
+    drop(ev_w);
+    let st = wait_child_or_kill(l, Duration::from_secs(60), "launcher (ASan)");
+    let msg = std::fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(exit_code(st), Some(0), "{}: {msg}", describe_status(st));
+    let mut ev = Lines::new(ev_r);
+    let ready = ev
+        .next_with("ready ", Duration::from_secs(20), &mut Vec::new())
+        .expect("ready");
+    let daemon = field_i32(&fields(&ready), "pid");
+    // The daemon returns from main: EOF once it is gone (it held the pipe).
+    while ev.next(Duration::from_secs(30)).is_some() {}
+    assert!(wait_gone(daemon), "the daemon did not exit");
+    assert!(!pidfile.exists(), "atexit did not remove the pidfile");
+    let reports = sanitizer_reports(d.path());
+    assert!(reports.is_empty(), "{reports:#?}");
+}
+
+/// The same daemonizing program under valgrind, following the forks (each
+/// process logs to its own file): no errors and no leaks in any of them.
+#[test]
+fn a_daemonizing_program_is_clean_under_valgrind() {
+    if !have_valgrind() {
+        println!("SKIP a_daemonizing_program_is_clean_under_valgrind: no valgrind");
+        return;
+    }
+    let d = TempDir::new("rel-vg-d");
+    let pidfile = d.join("v.pid");
+    let (ev_r, ev_w) = pipe();
+    let args = [
+        format!("pidfile={}", pidfile.display()),
+        format!("report={EVENTS_FD}"),
+        "then=exit".to_string(),
+    ];
+    let err = d.join("stderr");
+    let log = d.join("vg.%p");
+    let mut vargs: Vec<std::ffi::OsString> = [
+        "-q",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,indirect,possible",
+        "--show-leak-kinds=definite,indirect,possible",
+        "--child-silent-after-fork=no",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    vargs.push(format!("--log-file={}", log.display()).into());
+    vargs.push(launcher().into_os_string());
+    vargs.extend(args.iter().map(Into::into));
+    let c2 = cmd_with_fds(
+        Path::new("valgrind"),
+        &vargs,
+        &[(ev_w.as_raw_fd(), EVENTS_FD)],
+        &err,
+    );
+    let l = spawn_pid(c2);
+    drop(ev_w);
+    let st = wait_child_or_kill(l, Duration::from_secs(120), "launcher (valgrind)");
+    let msg = std::fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(exit_code(st), Some(0), "{}: {msg}", describe_status(st));
+    let mut ev = Lines::new(ev_r);
+    let ready = ev
+        .next_with("ready ", Duration::from_secs(60), &mut Vec::new())
+        .expect("ready");
+    let daemon = field_i32(&fields(&ready), "pid");
+    while ev.next(Duration::from_secs(60)).is_some() {}
+    assert!(wait_gone(daemon), "the daemon did not exit");
+    let logs: Vec<(String, String)> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("vg."))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        logs.len() >= 3,
+        "launcher, middle and daemon logs: {logs:?}"
+    );
+    for (name, text) in &logs {
+        // "--pid--" lines are valgrind's own notes (e.g. an unknown syscall
+        // such as pidfd_open, answered ENOSYS); errors are "==pid==" lines.
+        let errors: Vec<&str> = text.lines().filter(|l| !l.starts_with("--")).collect();
+        assert!(errors.is_empty(), "valgrind {name}:\n{text}");
+    }
+}
+
+/// The fuzz harness, built standalone with ASan and UBSan against the staged
+/// library: the seeds and pseudo-random inputs through every target.
+#[test]
+fn fuzz_harness_runs_clean_standalone() {
+    let d = TempDir::new("rel-fuzz");
+    let out = lib_dir()
+        .parent()
+        .unwrap()
+        .join("bin/fuzz_d3143-standalone");
+    let lib = lib_dir();
+    let o = run(
+        Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+            .args(["-std=c11", "-g", "-O1", "-DD3143_FUZZ_STANDALONE"])
+            .args(SAN)
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg(root().join("fuzz/fuzz_d3143.c"))
+            .arg("-o")
+            .arg(&out)
+            .arg(format!("-L{}", lib.display()))
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-ldaemon3143"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n = if stress() { 20000 } else { 3000 };
+    let mut c = Command::new(&out);
+    c.arg(n.to_string()).env("TMPDIR", d.path());
+    for sub in ["main", "holder"] {
+        for e in std::fs::read_dir(root().join("fuzz/seeds").join(sub))
+            .unwrap()
+            .flatten()
+        {
+            c.arg(e.path());
+        }
+    }
+    asan_env(&mut c, &d.join("san"));
+    let r = run_bounded(c, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success() && stdout.starts_with("ok "),
+        "{:?}\n{stdout}\n{}",
+        r.status,
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(sanitizer_reports(d.path()).is_empty());
+    println!("REL fuzz (standalone, ASan+UBSan): {}", stdout.trim_end());
+}
+
+/// fuzz/run.sh (clang + libFuzzer) for D3143_FUZZ_SECS seconds, when asked.
+#[test]
+fn libfuzzer_run_when_asked() {
+    let Some(secs) = std::env::var("D3143_FUZZ_SECS").ok() else {
+        println!("SKIP libfuzzer_run_when_asked: set D3143_FUZZ_SECS (or run fuzz/run.sh)");
+        return;
+    };
+    let secs: u64 = secs.parse().expect("D3143_FUZZ_SECS: seconds");
+    let mut c = Command::new("bash");
+    c.arg(root().join("fuzz/run.sh")).arg(secs.to_string());
+    let out = run_bounded(c, Duration::from_secs(secs + 600));
+    assert!(
+        out.status.success(),
+        "fuzz/run.sh: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// tests/miri.sh (the core's pure unit tests under Miri), when asked.
+#[test]
+fn miri_when_asked() {
+    if std::env::var_os("D3143_MIRI").is_none() {
+        println!("SKIP miri_when_asked: set D3143_MIRI=1 (or run tests/miri.sh)");
+        return;
+    }
+    let mut c = Command::new("bash");
+    c.arg(root().join("tests/miri.sh"));
+    let out = run_bounded(c, Duration::from_secs(1800));
+    assert!(
+        out.status.success(),
+        "tests/miri.sh: {:?}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

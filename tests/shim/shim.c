@@ -6,15 +6,15 @@
  *
  * Only calls made FROM libdaemon3143.so are counted (the return address is
  * checked against the library's mapped segments), so the test program's own
- * calls and those glibc makes internally are never touched. Counters live in
- * each process and are inherited across fork(): the launcher's first fork is
- * "fork#1", the middle process's fork is "fork#2".
+ * calls and those glibc makes internally are never touched. Each process
+ * counts its own calls: a library fork() starts a new generation (0 the
+ * launcher, 1 the middle process, 2 the daemon) whose counters start at 0, so
+ * "fork#1@1" is the middle process's fork.
  *
  * Environment:
  *   D3143_PAUSE_AT=NAME[#N][@G]  on the Nth library call of NAME (default 1)
  *                             in a process of generation G (any if not
- *                             given; 0 the launcher, 1 the middle process, 2
- *                             the daemon: library forks returning 0 count),
+ *                             given),
  *                             before making it: write "paused NAME N G PID\n"
  *                             to D3143_SHIM_FD, then stop (SIGSTOP). After
  *                             SIGCONT the real call is made. Only the first
@@ -319,8 +319,11 @@ __attribute__((constructor)) static void shim_resolve(void) {
 pid_t fork(void) {
     CHECK(F_FORK, -1);
     pid_t r = r_fork();
-    if (r == 0 && from_library(__builtin_return_address(0)))
+    if (r == 0 && from_library(__builtin_return_address(0))) {
+        /* A new generation counts its own calls from 1. */
         generation++;
+        memset(calls, 0, sizeof calls);
+    }
     return r;
 }
 pid_t setsid(void) {
