@@ -579,6 +579,35 @@ fn usage_help_version() {
     let o = d3143(&["--keep-fd", "987", "--", "true"]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("--keep-fd 987"), "{}", stderr(&o));
+    // Failures in the library's steps: reported, nothing left behind.
+    let d = TempDir::new("cli-steps");
+    let pf = d.join("c.pid");
+    let o = d3143(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--chroot",
+        "/nonexistent-jail",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("chroot /nonexistent-jail"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+    let o = d3143(&[
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--chdir",
+        "/nonexistent-dir",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("/nonexistent-dir"), "{}", stderr(&o));
+    assert!(!pf.exists());
     // A relative --chdir is refused by the library's setter.
     let o = d3143(&["--chdir", "relative", "--", "true"]);
     assert_eq!(code(&o), 1);
@@ -620,6 +649,25 @@ fn user_switch_keeps_the_lock() {
     assert!(locked_per_flock(&pf));
     ok(&d3143(&["stop", "--pidfile", pf.to_str().unwrap()]));
     assert!(!pf.exists());
+
+    // A numeric group with no name, and no supplementary groups but it.
+    let o = d3143(&[
+        "--user",
+        "nobody",
+        "--group",
+        "43210",
+        "--no-detach",
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -g; id -G",
+    ]);
+    ok(&o);
+    let got = stdout(&o);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[0], nobody.trim());
+    assert_eq!(lines[1], "43210");
+    assert_eq!(lines[2], "43210");
 }
 
 // ---- interop with tools nobody here wrote ----
