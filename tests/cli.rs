@@ -470,6 +470,8 @@ fn options_reach_the_program() {
     assert_eq!(lines[0], work.to_str().unwrap());
     assert_eq!(lines[1], "0027");
     assert_eq!(lines[2], "v=1");
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "--stdout created with PROGRAM's umask");
     eventually("the kept fd", || {
         std::fs::read_to_string(&kept).unwrap_or_default() == "kept\n"
     });
@@ -707,6 +709,10 @@ fn start_stop_daemon_status_and_stop() {
 
 #[test]
 fn pkill_dash_f_stops_it() {
+    if Command::new("pkill").arg("--version").output().is_err() {
+        println!("SKIP pkill_dash_f_stops_it: pkill is not installed (Debian package procps)");
+        return;
+    }
     let r = Reaper::default();
     let d = TempDir::new("cli-pkill");
     let pf = d.join("p.pid");

@@ -70,17 +70,19 @@ fn resolve_id(
 }
 
 /// Opens a --stdout/--stderr file for writing, creating it (mode 0666 less
-/// the umask) but never truncating it here.
+/// PROGRAM's umask) but never truncating it here.
 fn open_output(opt: &str, path: &OsStr, append: bool, umask: libc::mode_t) -> Result<RawFd, Fail> {
     let c = os::cstring(path);
     let mut flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
     if append {
         flags |= libc::O_APPEND;
     }
-    let fd = sys::open(&c, flags, 0o666 & !umask)
-        .and_then(sys::above_stdio)
-        .map_err(|e| fail1(format!("{opt} {}: {}", show(path), strerror(e))))?;
-    Ok(fd)
+    // SAFETY: umask cannot fail; the old mask is put back right after.
+    let old = unsafe { libc::umask(umask) };
+    let fd = sys::open(&c, flags, 0o666).and_then(sys::above_stdio);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    fd.map_err(|e| fail1(format!("{opt} {}: {}", show(path), strerror(e))))
 }
 
 pub fn run(o: &Start) -> Fail {
