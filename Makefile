@@ -21,6 +21,7 @@ LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR       ?= $(PREFIX)/share/man
+BINDIR       ?= $(PREFIX)/bin
 DESTDIR      ?=
 
 # The crate version (first `version = "..."` line of Cargo.toml, [package]).
@@ -32,6 +33,7 @@ NAME    := libdaemon3143
 RELEASE := target/release
 SO      := $(RELEASE)/$(NAME).so
 STATIC  := $(RELEASE)/$(NAME).a
+TOOL    := $(RELEASE)/daemon3143
 HEADER  := include/daemon3143.h
 PCIN    := pkgconfig/daemon3143.pc.in
 MANPAGES := $(wildcard man/*.[1-8])
@@ -49,6 +51,9 @@ build:
 $(RELEASE)/lib%.so $(RELEASE)/lib%.a:
 	$(CARGO) build --release
 
+$(TOOL):
+	$(CARGO) build --release
+
 header:
 	D3143_BLESS=1 $(CARGO) test --test header
 
@@ -64,8 +69,9 @@ check: build
 	@if [ "$$(id -u)" = 0 ]; then sh tests/debian.sh; \
 	else echo "SKIP debian: building and installing the packages needs root"; fi
 
-install: $(SO) $(STATIC) $(HEADER) $(PCIN)
-	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
+install: $(SO) $(STATIC) $(TOOL) $(HEADER) $(PCIN)
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(BINDIR)'
+	$(INSTALL) -m 0755 $(TOOL) '$(DESTDIR)$(BINDIR)/daemon3143'
 	$(INSTALL) -m 0755 $(SO) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(VERSION)'
 	$(LN_S) $(NAME).so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(ABI)'
 	$(LN_S) $(NAME).so.$(ABI) '$(DESTDIR)$(LIBDIR)/$(NAME).so'
@@ -89,7 +95,8 @@ uninstall:
 		'$(DESTDIR)$(LIBDIR)/$(NAME).so' \
 		'$(DESTDIR)$(LIBDIR)/$(NAME).a' \
 		'$(DESTDIR)$(INCLUDEDIR)/daemon3143.h' \
-		'$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc'
+		'$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc' \
+		'$(DESTDIR)$(BINDIR)/daemon3143'
 	@for m in $(MANPAGES); do \
 		s=$${m##*.}; b=$${m##*/}; \
 		echo "rm -f '$(DESTDIR)$(MANDIR)/man$$s/$$b'"; \
