@@ -397,19 +397,40 @@ fn in_subreaper(inner: &str, timeout: Duration) {
     );
 }
 
-/// Inside the subreaper child: true (and the process is a subreaper) when this
-/// process was started to run `name`; false (a plain `--ignored` run) else.
-fn inner(name: &str) -> bool {
+/// Inside the subreaper child: `Some(guard)` (and the process is a
+/// subreaper) when this process was started to run `name`; `None` (a plain
+/// `--ignored` run) else. The guard kills (by pid) and reaps every child left
+/// when the test ends, also when it fails, so no daemon outlives a failed run.
+fn inner(name: &str) -> Option<ChildrenGuard> {
     if std::env::var("D3143_REL_INNER").as_deref() != Ok(name) {
         println!("SKIP {name}: runs only inside its subreaper (see the test without _inner)");
-        return false;
+        return None;
     }
     // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer.
     assert_eq!(
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
         0
     );
-    true
+    Some(ChildrenGuard)
+}
+
+struct ChildrenGuard;
+
+impl Drop for ChildrenGuard {
+    fn drop(&mut self) {
+        // Never panics (it may run while a failed test unwinds).
+        eventually(Duration::from_secs(10), || {
+            reap_ended();
+            let left = children_of(my_pid());
+            for &(pid, state) in &left {
+                if pid > 1 && state != 'Z' {
+                    // SAFETY: kill has no memory-safety requirements.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            left.is_empty()
+        });
+    }
 }
 
 /// Runs a command with piped output and a deadline (killed by pid after it).
@@ -514,9 +535,9 @@ fn race_twenty_launchers_exactly_one_daemon_each_round() {
 #[test]
 #[ignore = "run inside a subreaper by race_twenty_launchers_exactly_one_daemon_each_round"]
 fn race_twenty_launchers_inner() {
-    if !inner("race_twenty_launchers_inner") {
+    let Some(_children) = inner("race_twenty_launchers_inner") else {
         return;
-    }
+    };
     const N: usize = 20;
     let d = TempDir::new("rel-race");
     let pidfile = d.join("race.pid");
@@ -763,9 +784,9 @@ fn kill_at_every_step_of_open() {
 #[test]
 #[ignore = "run inside a subreaper by kill_at_every_step_of_open"]
 fn kill_at_every_step_inner() {
-    if !inner("kill_at_every_step_inner") {
+    let Some(_children) = inner("kill_at_every_step_inner") else {
         return;
-    }
+    };
     let mut cases = 0;
     let mut skipped = Vec::new();
     for (point, gen, root_only) in pause_points() {
@@ -1090,9 +1111,9 @@ fn fault_injection_every_call_in_turn() {
 #[test]
 #[ignore = "run inside a subreaper by fault_injection_every_call_in_turn"]
 fn fault_injection_inner() {
-    if !inner("fault_injection_inner") {
+    let Some(_children) = inner("fault_injection_inner") else {
         return;
-    }
+    };
     let mut counts = FaultCounts::default();
     // Configurations: plain; as root also a drop to 65534 into a chroot.
     let configs: &[&str] = if is_root() {
