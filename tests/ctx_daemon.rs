@@ -588,3 +588,53 @@ fn no_pidfile_file_mode_leak_at_umask_0() {
     let m = std::fs::metadata(&pidfile).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o644);
 }
+
+/// Whether strace can trace here (ptrace may be forbidden in a container).
+fn strace_works() -> bool {
+    std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn closing_fds_does_not_loop_to_the_limit() {
+    if !strace_works() {
+        println!("SKIP closing_fds_does_not_loop_to_the_limit: strace cannot trace here");
+        return;
+    }
+    let d = TempDir::new("ctx-strace");
+    let trace = d.join("trace");
+    let mut o = Opts::new(&[
+        kv("leak", &d.join("leak")),
+        "leakfds=3,7,100,1000,max".into(),
+        "nofile=max".into(),
+        kv("pidfile", &d.join("d.pid")),
+    ]);
+    o.wrapper = ["strace", "-f", "-qq", "-e", "trace=close,close_range", "-o"]
+        .iter()
+        .map(Into::into)
+        .chain([trace.clone().into_os_string()])
+        .collect();
+    let mut l = Launch::start(o);
+    let s = l.state();
+    let pid = s.pid();
+    l.signal(libc::SIGKILL);
+    l.reap_daemon();
+    l.wait_launcher(); // strace, once every tracee is gone
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let prefix = format!("{pid} ");
+    let closes = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && l[prefix.len()..].starts_with("close("))
+        .count();
+    let ranges = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains("close_range("))
+        .count();
+    assert!(
+        closes < 64,
+        "the daemon made {closes} close() calls ({ranges} close_range) at RLIMIT_NOFILE {}",
+        s.list("fds").len()
+    );
+}

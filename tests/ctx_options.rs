@@ -124,15 +124,23 @@ fn signal_map_actions_and_a_custom_handler() {
     );
     assert_eq!(mask(pid, "SigCgt"), bit(usr2), "SigCgt");
     assert_eq!(mask(pid, "SigBlk"), 0);
-    // The handler replaced (did not chain) the launcher's; SA_RESTART: the
-    // probe's blocking read() goes on, so a second signal is handled too.
-    for _ in 0..2 {
+    // The handler replaced (did not chain) the launcher's. SA_RESTART: the
+    // probe's read() on the hold pipe, interrupted by the handler, goes on
+    // (without it, read() fails with EINTR and the probe exits).
+    for i in 0..2 {
+        assert!(
+            blocked_in_read(pid),
+            "the probe left its read() after signal {i}"
+        );
         l.signal(usr2);
         let h = l.expect("handler");
         assert_eq!(h.int("sig"), usr2 as i64);
         assert_eq!(h.pid(), pid);
     }
-    assert!(alive(pid));
+    assert!(
+        blocked_in_read(pid),
+        "the probe left its read() after a handler ran"
+    );
     let stray = l.try_line(Duration::from_millis(50));
     assert!(stray.is_none(), "{stray:?}");
     // SIGTERM out of the map: the default action, no cleanup

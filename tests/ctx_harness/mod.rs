@@ -157,6 +157,9 @@ pub struct Opts {
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    /// A program (and its arguments) the probe runs under, e.g. strace; the
+    /// "launcher" is then that program.
+    pub wrapper: Vec<OsString>,
 }
 
 impl Opts {
@@ -263,7 +266,14 @@ impl Launch {
         let (err_r, err_w) = pipe();
         let (report_r, report_w) = pipe();
         let (hold_r, hold_w) = pipe();
-        let mut cmd = Command::new(prog);
+        let mut cmd = match opts.wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(prog);
+                c
+            }
+            None => Command::new(prog),
+        };
         cmd.arg(format!("report={REPORT_FD}"))
             .arg(format!("hold={HOLD_FD}"))
             .args(&opts.args)
@@ -573,6 +583,22 @@ impl Drop for Launch {
         }
         sweep_orphans();
     }
+}
+
+/// Waits (bounded) until `pid` sleeps in read(2), per /proc/<pid>/syscall;
+/// false if it ended or never got there.
+pub fn blocked_in_read(pid: i32) -> bool {
+    let want = format!("{} ", libc::SYS_read);
+    let end = Instant::now() + DEADLINE;
+    while Instant::now() < end {
+        match std::fs::read_to_string(format!("/proc/{pid}/syscall")) {
+            Ok(s) if s.starts_with(&want) => return true,
+            Ok(_) if alive(pid) => {}
+            _ => return false,
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
 }
 
 /// A signal's bit in /proc/<pid>/status masks.
