@@ -545,6 +545,25 @@ fn auto_does_not_detach_under_systemd_notify_socket() {
 }
 
 #[test]
+fn auto_is_decided_at_ctx_new_and_when_set() {
+    let d = TempDir::new("ctx-notify-late");
+    let sock = d.join("notify");
+    let _srv = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    let late = kv(
+        "late_setenv",
+        Path::new(&format!("NOTIFY_SOCKET={}", sock.display())),
+    );
+    // set after ctx_new(): the decision made there (detach) stands
+    let mut l = Launch::run(&[late.clone()]);
+    let s = l.daemon_state();
+    assert_ne!(s.pid(), l.launcher, "AUTO was decided again at open()");
+    // setting AUTO again decides again
+    let mut l2 = Launch::run(&[late, "detach=auto".into()]);
+    let s2 = l2.state();
+    assert_eq!(s2.pid(), l2.launcher, "AUTO detached under NOTIFY_SOCKET");
+}
+
+#[test]
 fn auto_does_not_detach_when_listen_pid_is_ours_and_keeps_the_socket() {
     let mut l = Launch::run(&["leaksock=3", "listen_self=1", "detach=auto"]);
     let s = l.state();

@@ -317,3 +317,37 @@ fn root_stays_root_with_its_groups_when_nothing_is_asked() {
     g.sort();
     assert_eq!(g, vec![0, 4, 27], "ids unchanged: groups left alone");
 }
+
+#[test]
+fn a_setuid_program_returning_to_its_real_uid_keeps_the_invokers_groups() {
+    if skip_unless_root("a_setuid_program_returning_to_its_real_uid_keeps_the_invokers_groups") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new("ctx-suid");
+    let suid = d.join("ctx_probe");
+    std::fs::copy(probe(), &suid).unwrap();
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let mut o = Opts::new(&["regain=1"]);
+    o.program = Some(suid);
+    o.wrapper = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--groups=4242,65534",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    let mut l = Launch::start(o);
+    let s = l.daemon_state();
+    // default uid/gid: the caller's real ids; the saved set-uid 0 is gone
+    assert_eq!(s.get("uids"), "65534,65534,65534");
+    assert_eq!(s.get("gids"), "65534,65534,65534");
+    let mut g = s.list("groups");
+    g.sort();
+    assert_eq!(g, vec![4242, 65534], "the invoker's groups");
+    assert_eq!(s.int("setuid0"), libc::EPERM as i64);
+    assert_eq!(s.int("setresuid0"), libc::EPERM as i64);
+    assert_eq!(s.int("setgroups0"), libc::EPERM as i64);
+}

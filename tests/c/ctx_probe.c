@@ -19,7 +19,7 @@
  * nofile=max, leak=PATH with leakfds=3,7,max (dup2 of PATH onto each; "max"
  * is the hard RLIMIT_NOFILE - 1), leaksock=N, block=s,s ign=s,s (signal
  * numbers), setenv=K=V, listen_self=1, printf=TEXT (no newline), atexit=1.
- * Context: detach=never|always|auto, pidfile=PATH, pf_acquire=PATH (a
+ * Context: late_setenv=K=V (after d3143_ctx_new()), detach=never|always|auto, pidfile=PATH, pf_acquire=PATH (a
  * d3143_pidfile acquired before open), fsize=N (RLIMIT_FSIZE after that),
  * chroot=, wd=, umask=OCTAL, uid=, gid=, user=NAME (uid by name), initgroups=,
  * prevent_core=, preserve=N (repeatable), stdin=|stdout=|stderr= with
@@ -470,6 +470,17 @@ int main(int argc, char **argv) {
     d3143_ctx *ctx = d3143_ctx_new();
     if (!ctx)
         die("ctx_new");
+    for (int i = 0; i < nopt; i++) {
+        if (strcmp(opt[i][0], "late_setenv") == 0) { /* after ctx_new */
+            char buf[1024];
+            snprintf(buf, sizeof buf, "%s", opt[i][1]);
+            char *eq = strchr(buf, '=');
+            if (!eq)
+                return 2;
+            *eq = 0;
+            setenv(buf, eq + 1, 1);
+        }
+    }
     if (FIND("detach")) {
         int mode = strcmp(v, "never") == 0    ? D3143_DETACH_NEVER
                    : strcmp(v, "always") == 0 ? D3143_DETACH_ALWAYS

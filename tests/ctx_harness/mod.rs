@@ -160,6 +160,8 @@ pub struct Opts {
     /// A program (and its arguments) the probe runs under, e.g. strace; the
     /// "launcher" is then that program.
     pub wrapper: Vec<OsString>,
+    /// Another build of the probe (a setuid copy, say).
+    pub program: Option<PathBuf>,
 }
 
 impl Opts {
@@ -260,7 +262,13 @@ pub struct Launch {
 
 impl Launch {
     pub fn start(opts: Opts) -> Launch {
-        let prog = probe();
+        let prog = match &opts.program {
+            Some(p) => {
+                probe();
+                p.as_path()
+            }
+            None => probe(),
+        };
         let dir = TempDir::new("ctx-launch");
         let stdout_path = opts.stdout.clone().unwrap_or_else(|| dir.join("stdout"));
         let (err_r, err_w) = pipe();
