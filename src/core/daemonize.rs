@@ -7,7 +7,7 @@
 use super::error::{show, strerror, Error, Result};
 use super::fds::{self, FdPlan};
 use super::notify::Notifier;
-use super::options::{report_ready, DaemonContext, ReadyMode, State};
+use super::options::{report_ready, Channel, DaemonContext, ReadyMode, State};
 use super::privileges::{self, Target};
 use super::readiness::{self, Failure, Outcome, Step};
 use super::registry;
@@ -305,13 +305,20 @@ fn daemon_steps(
 
 /// Readiness, at open (ON_OPEN) or kept for `notify_ready()` (MANUAL).
 /// Async-signal-safe in ON_OPEN mode; returns systemd's errno if it refused.
+///
+/// A launcher that cannot be told takes the daemon for dead (and removes its
+/// pidfile): the daemon then exits at once rather than run unseen.
 fn ready_or_keep(
     ctx: &mut DaemonContext,
     plan: &mut Plan,
     channel: Option<RawFd>,
 ) -> std::result::Result<(), i32> {
     if ctx.ready_mode == ReadyMode::OnOpen {
-        return report_ready(channel, plan.notifier.as_ref(), ctx.ready_fd);
+        return match report_ready(channel, plan.notifier.as_ref(), ctx.ready_fd) {
+            Ok(()) => Ok(()),
+            Err((Channel::Systemd, e)) => Err(e),
+            Err((Channel::Launcher, _)) => sys::exit_now(1),
+        };
     }
     ctx.pending.channel = channel;
     ctx.pending.notifier = plan.notifier.take();
@@ -445,6 +452,19 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
         }
         Outcome::Reported(status, msg) => (status, show(&msg)),
         Outcome::Died => (1, "daemon exited before it was ready".to_string()),
+        Outcome::Silent => {
+            let pid = daemon.filter(|&p| p > 1).unwrap_or(0);
+            if pid > 1 {
+                // SAFETY: kill has no memory-safety requirements; pid > 1.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            (
+                1,
+                format!(
+                    "daemon (pid {pid}) closed the readiness channel without reporting; killed it"
+                ),
+            )
+        }
         Outcome::TimedOut => {
             let ms = ctx.ready_timeout.unwrap_or_default().as_millis();
             match daemon.filter(|&p| p > 1) {

@@ -441,10 +441,15 @@ impl DaemonContext {
             return Ok(());
         }
         let (channel, notifier, ready_fd) = self.pending.take_fds();
-        report_ready(channel, notifier.as_ref(), ready_fd).map_err(|e| {
-            notifier
-                .as_ref()
-                .map_or_else(|| Error::sys(e, "notify_ready"), |n| n.error(e, "READY=1"))
+        report_ready(channel, notifier.as_ref(), ready_fd).map_err(|(which, e)| {
+            match (which, &notifier) {
+                (Channel::Systemd, Some(n)) => n.error(e, "READY=1"),
+                _ => Error::sys(
+                    e,
+                    "notify_ready: the launcher could not be told (it will report the daemon \
+                     as failed)",
+                ),
+            }
         })
     }
 
@@ -551,22 +556,29 @@ impl DaemonContext {
 }
 
 /// Reports readiness on every channel given: the s6 fd (`"\n"`, then closed),
-/// systemd, then the launcher (closed). Async-signal-safe. Returns systemd's
-/// errno when its socket refused.
+/// systemd, then the launcher (closed). Async-signal-safe. Returns which
+/// channel refused, and its errno.
 pub(crate) fn report_ready(
     channel: Option<RawFd>,
     notifier: Option<&Notifier>,
     ready_fd: Option<RawFd>,
-) -> std::result::Result<(), i32> {
+) -> std::result::Result<(), (Channel, i32)> {
     if let Some(fd) = ready_fd {
         let _ = sys::write_all_nosigpipe(fd, b"\n");
         sys::close(fd);
     }
     let systemd = notifier.map_or(Ok(()), |n| n.send_ready());
     if let Some(fd) = channel {
-        readiness::send_ready(fd);
+        readiness::send_ready(fd).map_err(|e| (Channel::Launcher, e))?;
     }
-    systemd
+    systemd.map_err(|e| (Channel::Systemd, e))
+}
+
+/// Which readiness channel refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    Launcher,
+    Systemd,
 }
 
 impl Drop for DaemonContext {

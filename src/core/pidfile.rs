@@ -407,27 +407,40 @@ fn lock_placer(dev: u64, ino: u64) -> Option<libc::pid_t> {
 ///
 /// A file being taken over still shows the previous, stale pid between the
 /// new holder's lock and its write: a pid that differs from the live process
-/// that placed the lock is only believed once it stays so for the whole wait
-/// (the daemon of a launcher still waiting for readiness) or once that process
-/// is gone (a daemon whose launcher exited).
+/// that placed the lock is believed at once when that process is gone (a
+/// daemon whose launcher exited), else only once it stayed the same for the
+/// whole wait (a takeover writes within microseconds).
 fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid_t> {
     let deadline = Instant::now() + PROBE_WAIT;
     let inode = sys::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
-    let mut seen = None;
-    loop {
+    let read = || {
         let mut buf = [0u8; 24];
-        if let Ok(n) = sys::pread(fd, &mut buf, 0) {
-            seen = parse_pid(&buf[..n], pid_max());
-            if let Some(pid) = seen {
-                match inode.and_then(|(d, i)| lock_placer(d, i)) {
-                    None => return Some(pid),
-                    Some(placer) if placer == pid || !process_exists(placer) => return Some(pid),
-                    Some(_) => {} // maybe stale: wait for the placer's write
-                }
+        sys::pread(fd, &mut buf, 0)
+            .ok()
+            .and_then(|n| parse_pid(&buf[..n], pid_max()))
+    };
+    let mut steady = None;
+    loop {
+        if let Some(pid) = read() {
+            let believable = match inode.and_then(|(d, i)| lock_placer(d, i)) {
+                None => true,
+                Some(placer) => placer == pid || !process_exists(placer),
+            };
+            // Read again after the check: the placer may have written (and
+            // exited) in between, making the first read stale.
+            let again = read();
+            if believable && again == Some(pid) {
+                return Some(pid);
             }
+            steady = again.filter(|&p| p == pid && steady.map_or(true, |s| s == p));
+        } else {
+            steady = None;
         }
         if Instant::now() >= deadline || !still_held() {
-            return seen;
+            // Unchanged for the whole wait under a lock its live placer
+            // still holds (a launcher waiting for its daemon, a locking
+            // wrapper): the pid recorded in the file.
+            return steady;
         }
         sys::sleep_ms(2);
     }

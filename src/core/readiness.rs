@@ -53,6 +53,8 @@ pub enum Outcome {
     Reported(i32, Vec<u8>),
     /// EOF before any record.
     Died,
+    /// EOF before any record while the daemon still runs (it could not send).
+    Silent,
     /// The ready timeout passed first.
     TimedOut,
 }
@@ -103,11 +105,16 @@ pub fn channel() -> sys::SysResult<(RawFd, RawFd)> {
     }
 }
 
-/// Reports readiness and closes the daemon's end. Async-signal-safe; a
-/// launcher that went away is not an error.
-pub fn send_ready(fd: RawFd) {
-    let _ = sys::send_all(fd, &encode(KIND_READY, 0, 0, 0));
+/// Reports readiness and closes the daemon's end. Async-signal-safe. A
+/// launcher that went away is not an error; any other failure is returned
+/// (the launcher will take the daemon for dead: the daemon should not go on).
+pub fn send_ready(fd: RawFd) -> sys::SysResult<()> {
+    let r = sys::send_all(fd, &encode(KIND_READY, 0, 0, 0));
     sys::close(fd);
+    match r {
+        Err(libc::EPIPE) | Err(libc::ECONNRESET) => Ok(()),
+        r => r,
+    }
 }
 
 /// Reports a failed step. Async-signal-safe.
@@ -152,6 +159,28 @@ impl Drop for Watch {
 }
 
 impl Watch {
+    /// Whether the daemon is known to be still running. Asked at EOF: a dying
+    /// process closes its fds before its pidfd reports the exit, so the exit
+    /// is given a moment to show.
+    fn daemon_alive(&self) -> bool {
+        if self.pidfd < 0 {
+            return false;
+        }
+        let mut p = [libc::pollfd {
+            fd: self.pidfd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        loop {
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(p.as_mut_ptr(), 1, 200) } {
+                0 => return true,
+                r if r < 0 && errno::errno().0 == libc::EINTR => continue,
+                _ => return false,
+            }
+        }
+    }
+
     fn watch_pid(&mut self, pid: libc::pid_t) {
         // SAFETY: pidfd_open takes a pid and flags; it returns an fd or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -240,6 +269,7 @@ pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_
         match watch.read_exact(&mut buf) {
             Err(()) => return (Outcome::TimedOut, daemon),
             Ok(false) if exec_pending => return (Outcome::Ready, daemon),
+            Ok(false) if watch.daemon_alive() => return (Outcome::Silent, daemon),
             Ok(false) => return (Outcome::Died, daemon),
             Ok(true) => {}
         }
@@ -292,7 +322,7 @@ mod tests {
         assert_eq!(wait(r, None), (Outcome::Failed(f), Some(4242)));
         sys::close(r);
         let (r, w) = channel().unwrap();
-        send_ready(w);
+        send_ready(w).unwrap();
         assert_eq!(wait(r, None), (Outcome::Ready, None));
         sys::close(r);
         let (r, w) = channel().unwrap();
