@@ -130,13 +130,9 @@ pub fn sweep_orphans() {
     if NO_SWEEP.load(std::sync::atomic::Ordering::SeqCst) > 0 {
         return;
     }
+    let known = known().lock().unwrap_or_else(|p| p.into_inner());
     for (pid, comm) in zombie_children() {
-        if comm == "ctx_probe"
-            && !known()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&pid)
-        {
+        if comm == "ctx_probe" && !known.contains(&pid) {
             let mut st = 0;
             // SAFETY: status is writable.
             unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
@@ -318,8 +314,11 @@ impl Launch {
                 Ok(())
             });
         }
+        // Known before any sweep can see it exit (the sweep takes this lock).
+        let mut k = known().lock().unwrap_or_else(|p| p.into_inner());
         let child = cmd.spawn().expect("spawning ctx_probe");
-        know(child.id() as i32, true);
+        k.insert(child.id() as i32);
+        drop(k);
         drop(report_w);
         drop(hold_r);
         Launch {
