@@ -554,7 +554,7 @@ fn auto_is_decided_at_ctx_new_and_when_set() {
         Path::new(&format!("NOTIFY_SOCKET={}", sock.display())),
     );
     // set after ctx_new(): the decision made there (detach) stands
-    let mut l = Launch::run(&[late.clone()]);
+    let mut l = Launch::run(std::slice::from_ref(&late));
     let s = l.daemon_state();
     assert_ne!(s.pid(), l.launcher, "AUTO was decided again at open()");
     // setting AUTO again decides again
