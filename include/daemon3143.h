@@ -123,7 +123,11 @@ d3143_ctx *d3143_ctx_new(void);
 
 /**
  * Frees a context. On an open context this frees the handle only: the
- * process stays a daemon and its pidfile is released when it ends. NULL is a no-op.
+ * process stays a daemon and its pidfile is released when it ends; a
+ * `D3143_SIG_QUEUE` signal fd is closed (queued signals are dropped from
+ * then on); in MANUAL mode before readiness was reported, the launcher sees
+ * the readiness channel close and reports a failure (killing the daemon).
+ * NULL is a no-op.
  */
 void d3143_ctx_free(d3143_ctx *ctx);
 
@@ -296,6 +300,18 @@ int d3143_ctx_set_ready_fd(d3143_ctx *ctx, int fd);
  * still reported and -1 is returned with its errno. Never blocks.
  */
 int d3143_ctx_notify_ready(d3143_ctx *ctx);
+
+/**
+ * MANUAL mode, for a daemon about to `exec()` another program (a
+ * daemonizing tool): from now on the launcher takes the close-on-exec
+ * readiness channel closing in a successful exec as readiness (exit 0), and a
+ * later `d3143_ctx_notify_failure()` (the exec failed) as failure. systemd and
+ * the s6 fd are not told: the new program tells them. Without this call an
+ * exec in MANUAL mode before readiness closes the channel while the daemon
+ * lives, which the launcher reports as a failure (and kills the daemon).
+ * Same rules as `d3143_ctx_notify_ready()`.
+ */
+int d3143_ctx_notify_exec(d3143_ctx *ctx);
 
 /**
  * MANUAL mode: reports a failure. The launcher prints

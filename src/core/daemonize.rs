@@ -357,7 +357,7 @@ fn become_daemon_in_process(ctx: &mut DaemonContext, mut plan: Plan) -> Result<(
     flush_stdio();
     let queue = ctx.queue.map(|(_, w)| w);
     if let Err(f) = daemon_steps(&plan, sys::getpid(), queue) {
-        let e = failure_error(ctx, f);
+        let e = failure_error(f);
         release_pidfile(ctx);
         return Err(e);
     }
@@ -445,7 +445,7 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
     let (outcome, daemon) = readiness::wait(fd, ctx.ready_timeout);
     let (status, message) = match outcome {
         Outcome::Ready => sys::exit_now(0),
-        Outcome::Failed(f) => (1, failure_error(ctx, f).message().to_string()),
+        Outcome::Failed(f) => (1, failure_error(f).message().to_string()),
         Outcome::FailedUnknown(e) => (1, format!("the daemon failed: {}", strerror(e))),
         Outcome::Reported(status, msg) if msg.is_empty() => {
             (status, "the daemon reported a failure".to_string())
@@ -487,7 +487,7 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
 }
 
 /// The message for a step that failed after the fork.
-fn failure_error(ctx: &DaemonContext, f: Failure) -> Error {
+fn failure_error(f: Failure) -> Error {
     let what = match f.step {
         Step::Setsid => "detaching: setsid".to_string(),
         Step::SecondFork => "detaching: second fork".to_string(),
@@ -500,10 +500,10 @@ fn failure_error(ctx: &DaemonContext, f: Failure) -> Error {
             let name = NAMES.get(f.arg as usize).copied().unwrap_or("stream");
             format!("redirecting {name}: dup2 onto fd {}", f.arg)
         }
-        Step::WritePid => match &ctx.pidfile {
-            Some(pf) => format!(
+        Step::WritePid => match registry::path_of_fd(f.arg as RawFd) {
+            Some(path) => format!(
                 "writing the daemon's pid into pidfile {} (fd {})",
-                show(pf.path().to_bytes()),
+                show(&path),
                 f.arg
             ),
             None => format!("writing the daemon's pid into a pidfile (fd {})", f.arg),

@@ -168,6 +168,14 @@ pub fn fd(id: SlotId) -> RawFd {
     TABLE[id.0].fd.load(Ordering::Relaxed)
 }
 
+/// The path of the live slot holding `fd` (for messages).
+pub fn path_of_fd(fd: RawFd) -> Option<Vec<u8>> {
+    TABLE
+        .iter()
+        .find(|s| s.state.load(Ordering::Acquire) == LIVE && s.fd.load(Ordering::Relaxed) == fd)
+        .map(|s| s.path().to_bytes().to_vec())
+}
+
 /// Whether this process owns (may remove) the slot's file.
 pub fn owned_here(id: SlotId) -> bool {
     let s = &TABLE[id.0];

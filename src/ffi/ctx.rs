@@ -70,7 +70,11 @@ pub extern "C" fn d3143_ctx_new() -> *mut d3143_ctx {
 }
 
 /// Frees a context. On an open context this frees the handle only: the
-/// process stays a daemon and its pidfile is released when it ends. NULL is a no-op.
+/// process stays a daemon and its pidfile is released when it ends; a
+/// `D3143_SIG_QUEUE` signal fd is closed (queued signals are dropped from
+/// then on); in MANUAL mode before readiness was reported, the launcher sees
+/// the readiness channel close and reports a failure (killing the daemon).
+/// NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_free(ctx: *mut d3143_ctx) {
     // SAFETY: the C caller passes NULL or a handle from d3143_ctx_new, once.
@@ -409,6 +413,19 @@ pub unsafe extern "C" fn d3143_ctx_set_ready_fd(ctx: *mut d3143_ctx, fd: c_int) 
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_notify_ready(ctx: *mut d3143_ctx) -> c_int {
     with_ctx(ctx, "d3143_ctx_notify_ready", |c| c.inner.notify_ready())
+}
+
+/// MANUAL mode, for a daemon about to `exec()` another program (a
+/// daemonizing tool): from now on the launcher takes the close-on-exec
+/// readiness channel closing in a successful exec as readiness (exit 0), and a
+/// later `d3143_ctx_notify_failure()` (the exec failed) as failure. systemd and
+/// the s6 fd are not told: the new program tells them. Without this call an
+/// exec in MANUAL mode before readiness closes the channel while the daemon
+/// lives, which the launcher reports as a failure (and kills the daemon).
+/// Same rules as `d3143_ctx_notify_ready()`.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_notify_exec(ctx: *mut d3143_ctx) -> c_int {
+    with_ctx(ctx, "d3143_ctx_notify_exec", |c| c.inner.notify_exec())
 }
 
 /// MANUAL mode: reports a failure. The launcher prints
