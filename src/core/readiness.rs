@@ -80,29 +80,7 @@ fn encode(kind: u8, step: u8, errno: i32, arg: i64) -> [u8; RECORD] {
 
 /// The channel: `(launcher's end, daemon's end)`, both close-on-exec and >= 3.
 pub fn channel() -> sys::SysResult<(RawFd, RawFd)> {
-    let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for the two fds socketpair writes.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(errno::errno().0);
-    }
-    let a = sys::above_stdio(fds[0]);
-    let b = sys::above_stdio(fds[1]);
-    match (a, b) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        (a, b) => {
-            sys::close(a.unwrap_or(-1));
-            sys::close(b.unwrap_or(-1));
-            Err(libc::EMFILE)
-        }
-    }
+    sys::socketpair_cloexec()
 }
 
 /// Reports readiness and closes the daemon's end. Async-signal-safe. A

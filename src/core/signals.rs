@@ -42,25 +42,8 @@ extern "C" fn queue_handler(sig: c_int) {
 
 /// A non-blocking, close-on-exec pipe for queued signals: (read, write), >= 3.
 pub fn queue_pipe() -> Result<(RawFd, RawFd)> {
-    let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for two fds.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-        return Err(Error::sys(
-            errno::errno().0,
-            "signal map: creating the signal queue pipe",
-        ));
-    }
-    match (sys::above_stdio(fds[0]), sys::above_stdio(fds[1])) {
-        (Ok(r), Ok(w)) => Ok((r, w)),
-        (r, w) => {
-            sys::close(r.unwrap_or(-1));
-            sys::close(w.unwrap_or(-1));
-            Err(Error::new(
-                libc::EMFILE,
-                "signal map: creating the signal queue pipe: no fd",
-            ))
-        }
-    }
+    sys::pipe(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .map_err(|e| Error::sys(e, "signal map: creating the signal queue pipe"))
 }
 
 /// The next queued signal number, 0 when none is pending.

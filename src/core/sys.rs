@@ -246,6 +246,41 @@ pub fn above_stdio(fd: RawFd) -> SysResult<RawFd> {
     r
 }
 
+/// Moves both fds of a new pair to 3 or above; on failure closes both.
+fn pair_above_stdio(fds: [RawFd; 2]) -> SysResult<(RawFd, RawFd)> {
+    match (above_stdio(fds[0]), above_stdio(fds[1])) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => {
+            close(a.unwrap_or(-1));
+            close(b.unwrap_or(-1));
+            Err(libc::EMFILE)
+        }
+    }
+}
+
+/// `pipe2(2)` with `flags` (add `O_CLOEXEC`): (read end, write end), both >= 3.
+pub fn pipe(flags: c_int) -> SysResult<(RawFd, RawFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+    pair_above_stdio(fds)
+}
+
+/// A close-on-exec `AF_UNIX` stream socketpair, both ends >= 3.
+pub fn socketpair_cloexec() -> SysResult<(RawFd, RawFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two fds socketpair writes.
+    check(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    pair_above_stdio(fds)
+}
+
 /// `dup2(2)`, retried on EBUSY/EINTR. Async-signal-safe.
 pub fn dup2(from: RawFd, to: RawFd) -> SysResult<()> {
     loop {

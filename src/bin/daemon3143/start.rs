@@ -230,21 +230,7 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
 }
 
 fn pipe() -> Result<(RawFd, RawFd), i32> {
-    let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for two fds.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(errno());
-    }
-    let r = sys::above_stdio(fds[0]);
-    let w = sys::above_stdio(fds[1]);
-    match (r, w) {
-        (Ok(r), Ok(w)) => Ok((r, w)),
-        (r, w) => {
-            sys::close(r.unwrap_or(-1));
-            sys::close(w.unwrap_or(-1));
-            Err(libc::EMFILE)
-        }
-    }
+    sys::pipe(libc::O_CLOEXEC)
 }
 
 /// Writes `daemon3143: <message>` to `fd` and exits with the failure's code
