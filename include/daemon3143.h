@@ -263,11 +263,20 @@ const char *d3143_ctx_working_directory(const d3143_ctx *ctx);
  * Readiness (ON_OPEN mode) is also sent to systemd (`READY=1` and
  * `MAINPID=<pid>`, when `NOTIFY_SOCKET` is set) and to the s6 readiness fd.
  * A systemd socket that refuses does not fail open(): it returns 0 and
- * `d3143_last_error()` says what went wrong. With `LISTEN_PID` naming the
+ * `d3143_ctx_notify_error()` says what went wrong. With `LISTEN_PID` naming the
  * caller, the `LISTEN_FDS` fds from 3 on are kept and `LISTEN_PID` is set to
  * the daemon's pid.
  */
 int d3143_ctx_open(d3143_ctx *ctx);
+
+/**
+ * A readiness notification that failed without failing `d3143_ctx_open()`
+ * (systemd's `NOTIFY_SOCKET` unusable or refusing `READY=1`), naming the
+ * socket; `""` when there was none. (Success leaves `d3143_last_error()`
+ * alone, so this is where such a failure is told.) Valid until the next
+ * setter or free; NULL with `EINVAL` for a NULL handle.
+ */
+const char *d3143_ctx_notify_error(const d3143_ctx *ctx);
 
 /**
  * Sets when readiness is reported: `D3143_READY_ON_OPEN` (the default) or

@@ -323,7 +323,7 @@ impl Scenario {
         self.report.line()
     }
 
-    /// Reads "open 0 <pid> <last error>": the daemon's pid (remembered) and
+    /// Reads "open 0 <pid> <notify error>": the daemon's pid (remembered) and
     /// the last error it saw.
     fn opened(&mut self) -> (i32, String) {
         let l = self.line();
@@ -820,7 +820,7 @@ fn notify_socket_where_nothing_listens_is_reported_not_fatal() {
         assert!(alive(daemon));
         assert!(
             last.contains(s(path)),
-            "open() succeeded but d3143_last_error() does not name {path:?}: {last:?}"
+            "open() succeeded but d3143_ctx_notify_error() does not name {path:?}: {last:?}"
         );
         let reply = sc.send("notify WATCHDOG=1");
         let parts: Vec<&str> = reply.splitn(4, ' ').collect();

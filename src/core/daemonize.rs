@@ -125,10 +125,13 @@ fn acquire_pidfile(ctx: &mut DaemonContext) -> Result<()> {
     }
 }
 
+/// A failed `open()`: the context's pidfile is released, and no directory fd
+/// from outside a jail stays open (even when the lock is still shared).
 fn release_pidfile(ctx: &mut DaemonContext) {
     if let Some(pf) = &mut ctx.pidfile {
         pf.release();
     }
+    registry::close_dirfds();
 }
 
 /// Step 3: names, the fd list and /dev/null, all before the chroot (so a jail
@@ -279,6 +282,7 @@ fn daemon_steps(
     launcher: libc::pid_t,
     queue: Option<RawFd>,
 ) -> std::result::Result<(), Failure> {
+    registry::forget_foreign(launcher);
     registry::take_ownership(launcher);
     signals::set_queue_fd(queue.unwrap_or(-1));
     signals::install(&plan.signals).map_err(|(sig, errno)| Failure {
@@ -287,7 +291,6 @@ fn daemon_steps(
         arg: sig.into(),
     })?;
     signals::set_mask(libc::SIG_SETMASK, &signals::empty_set());
-    registry::close_dirfds();
     plan.fds.close_others();
     for (target, stdfd) in plan.streams.iter().zip(0..) {
         sys::dup2(*target, stdfd).map_err(|errno| Failure {
@@ -300,7 +303,11 @@ fn daemon_steps(
         step: Step::WritePid,
         errno,
         arg: fd.into(),
-    })
+    })?;
+    // Kept until now so that a failure above could still remove the pidfile
+    // from inside a jail; none may stay open in the daemon.
+    registry::close_dirfds();
+    Ok(())
 }
 
 /// Readiness, at open (ON_OPEN) or kept for `notify_ready()` (MANUAL).
@@ -394,6 +401,7 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
     }
     if middle > 0 {
         sys::close(daemon_end);
+        registry::hand_over();
         signals::set_mask(libc::SIG_SETMASK, &old_mask);
         wait_for_daemon(ctx, middle, launcher_end);
     }
@@ -480,9 +488,11 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
             }
         }
     };
-    let line = format!("{}: {message}\n", program_name());
-    let _ = sys::write_all(2, line.as_bytes());
+    // The pidfile first: a stderr nobody reads must not leave it behind.
+    registry::reclaim();
     registry::release_all_owned();
+    let line = format!("{}: {message}\n", program_name());
+    let _ = sys::write_all_nosigpipe(2, line.as_bytes());
     sys::exit_now(status)
 }
 

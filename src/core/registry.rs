@@ -41,6 +41,10 @@ struct Slot {
     ino: AtomicU64,
     /// Handles and contexts sharing this lock.
     refs: AtomicU32,
+    /// Bumped each time the slot is taken, so that a handle whose slot was
+    /// freed and reused (a lock inherited from a parent, forgotten) is told
+    /// apart from the new one.
+    generation: AtomicU32,
     /// A directory fd for the file's parent, held only during `open()` so the
     /// file can be removed after a chroot; `NO_FD` otherwise. (The library's
     /// fds are always 3 or above, so 0 can mean "none" and the whole table
@@ -66,6 +70,7 @@ const EMPTY: Slot = Slot {
     dev: AtomicU64::new(0),
     ino: AtomicU64::new(0),
     refs: AtomicU32::new(0),
+    generation: AtomicU32::new(0),
     dirfd: AtomicI32::new(NO_FD),
     name_at: AtomicU32::new(0),
     path: UnsafeCell::new([0; PATH_CAP]),
@@ -80,9 +85,16 @@ pub fn lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A slot index: a handle's share of one held lock.
+/// A handle's share of one held lock: the slot index and its generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotId(usize);
+pub struct SlotId(usize, u32);
+
+/// The slot an id names, if it is still the one the id was given for.
+fn live(id: SlotId) -> Option<&'static Slot> {
+    let s = &TABLE[id.0];
+    (s.state.load(Ordering::Acquire) == LIVE && s.generation.load(Ordering::Relaxed) == id.1)
+        .then_some(s)
+}
 
 impl Slot {
     fn path(&self) -> &CStr {
@@ -110,12 +122,14 @@ pub fn find(_guard: &MutexGuard<'_, ()>, dev: u64, ino: u64) -> Option<SlotId> {
                 && s.ino.load(Ordering::Relaxed) == ino
                 && s.owner.load(Ordering::Relaxed) == me
         })
-        .map(SlotId)
+        .map(|i| SlotId(i, TABLE[i].generation.load(Ordering::Relaxed)))
 }
 
 /// Adds one more sharer to a live slot.
 pub fn share(_guard: &MutexGuard<'_, ()>, id: SlotId) {
-    TABLE[id.0].refs.fetch_add(1, Ordering::Relaxed);
+    if let Some(s) = live(id) {
+        s.refs.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Records a newly locked pidfile; `None` when the table is full.
@@ -157,15 +171,17 @@ pub fn insert(
         s.ino.store(ino, Ordering::Relaxed);
         s.refs.store(1, Ordering::Relaxed);
         s.dirfd.store(NO_FD, Ordering::Relaxed);
+        let generation = s.generation.load(Ordering::Relaxed).wrapping_add(1);
+        s.generation.store(generation, Ordering::Relaxed);
         s.state.store(LIVE, Ordering::Release);
-        return Some(SlotId(i));
+        return Some(SlotId(i, generation));
     }
     None
 }
 
 /// The locked fd of a slot.
 pub fn fd(id: SlotId) -> RawFd {
-    TABLE[id.0].fd.load(Ordering::Relaxed)
+    live(id).map_or(-1, |s| s.fd.load(Ordering::Relaxed))
 }
 
 /// The path of the live slot holding `fd` (for messages).
@@ -178,17 +194,15 @@ pub fn path_of_fd(fd: RawFd) -> Option<Vec<u8>> {
 
 /// Whether this process owns (may remove) the slot's file.
 pub fn owned_here(id: SlotId) -> bool {
-    let s = &TABLE[id.0];
-    s.state.load(Ordering::Acquire) == LIVE && s.owner.load(Ordering::Relaxed) == sys::getpid()
+    live(id).is_some_and(|s| s.owner.load(Ordering::Relaxed) == sys::getpid())
 }
 
 /// Drops one sharer; the last one releases the file (when this process owns
 /// it) or just closes this process's copy of the fd (a forked child).
 pub fn unshare(_guard: &MutexGuard<'_, ()>, id: SlotId) {
-    let s = &TABLE[id.0];
-    if s.state.load(Ordering::Acquire) != LIVE {
+    let Some(s) = live(id) else {
         return;
-    }
+    };
     if s.refs.fetch_sub(1, Ordering::AcqRel) > 1 {
         return;
     }
@@ -255,17 +269,68 @@ extern "C" fn release_all_at_exit() {
     release_all_owned();
 }
 
-/// Every fd the registry holds, for the fd-closing step (these are kept).
-/// Async-signal-safe; returns how many were written to `out`.
+/// The fds of the pidfiles this process owns, for the fd-closing step (these
+/// are kept; a lock inherited from a parent is not). Returns how many were
+/// written to `out`. Async-signal-safe.
 pub fn held_fds(out: &mut [RawFd]) -> usize {
+    let me = sys::getpid();
     let mut n = 0;
     for s in TABLE.iter() {
-        if s.state.load(Ordering::Acquire) == LIVE && n < out.len() {
+        if s.state.load(Ordering::Acquire) == LIVE
+            && s.owner.load(Ordering::Relaxed) == me
+            && n < out.len()
+        {
             out[n] = s.fd.load(Ordering::Relaxed);
+            n += 1;
+        }
+        let d = s.dirfd.load(Ordering::Relaxed);
+        if d != NO_FD && n < out.len() {
+            out[n] = d;
             n += 1;
         }
     }
     n
+}
+
+/// Forgets the locks inherited from another process than `keep` (a parent's
+/// pidfile): closes this process's copy of the fd, never removing the file.
+/// Async-signal-safe.
+pub fn forget_foreign(keep: libc::pid_t) {
+    for s in TABLE.iter() {
+        if s.state.load(Ordering::Acquire) == LIVE
+            && s.owner.load(Ordering::Relaxed) != keep
+            && s.state
+                .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            sys::close(s.fd.load(Ordering::Relaxed));
+            free(s);
+        }
+    }
+}
+
+/// The launcher hands its pidfiles to the daemon being started: while it
+/// waits, its own exit (an `exit()` in one of the caller's signal handlers,
+/// say) must not remove them. [`reclaim`] takes them back when the daemon
+/// failed. Async-signal-safe.
+pub fn hand_over() {
+    retag(sys::getpid(), IN_TRANSIT);
+}
+
+/// Takes back what [`hand_over`] gave (the daemon failed).
+pub fn reclaim() {
+    retag(IN_TRANSIT, sys::getpid());
+}
+
+/// The owner of a pidfile handed to a daemon that is not ready yet.
+const IN_TRANSIT: libc::pid_t = -1;
+
+fn retag(from: libc::pid_t, to: libc::pid_t) {
+    for s in TABLE.iter() {
+        if s.state.load(Ordering::Acquire) == LIVE && s.owner.load(Ordering::Relaxed) == from {
+            s.owner.store(to, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Makes this process (the daemon) the owner of every pidfile owned by
@@ -304,7 +369,10 @@ pub fn write_pid_line(fd: RawFd, line: &[u8]) -> sys::SysResult<()> {
 
 /// Gives a slot the parent-directory fd used to remove its file after a chroot.
 pub fn set_dirfd(id: SlotId, dirfd: RawFd) {
-    close_own(TABLE[id.0].dirfd.swap(dirfd, Ordering::Relaxed));
+    match live(id) {
+        Some(s) => close_own(s.dirfd.swap(dirfd, Ordering::Relaxed)),
+        None => close_own(dirfd),
+    }
 }
 
 /// Closes every slot's directory fd (none may stay open in a chrooted daemon).

@@ -200,8 +200,17 @@ pub fn prepare(map: &[(c_int, SignalAction)]) -> Vec<Prepared> {
             };
             sa.sa_sigaction = handler;
             sa.sa_flags = flags;
+            // TERMINATE blocks every signal while it runs, so that a second
+            // TERMINATE cannot interrupt a release half done; other actions
+            // have the empty mask of the contract.
             // SAFETY: `sa.sa_mask` is a valid sigset_t to initialise.
-            unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+            unsafe {
+                if matches!(action, SignalAction::Terminate) {
+                    libc::sigfillset(&mut sa.sa_mask);
+                } else {
+                    libc::sigemptyset(&mut sa.sa_mask);
+                }
+            }
             Prepared { sig, sa }
         })
         .collect()

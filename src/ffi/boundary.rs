@@ -17,13 +17,6 @@ pub(crate) fn set_error(e: &Error) {
     errno::set_errno(errno::Errno(e.errno()));
 }
 
-/// Records a message without failing (a notification that could not be
-/// delivered while the call itself succeeded); errno is left alone.
-pub(crate) fn set_message_only(e: &Error) {
-    let msg = CString::new(e.message().replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
-}
-
 /// Runs an entry point's body: `Ok` is returned as is; an error or a panic
 /// sets errno and the message and returns `failed`. No panic crosses into C.
 ///

@@ -1,8 +1,6 @@
 //! `d3143_ctx`: the C face of [`crate::core::DaemonContext`].
 
-use super::boundary::{
-    bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null, set_message_only,
-};
+use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
 use crate::core::{self, DaemonContext, Detach, Error, ReadyMode, SignalAction};
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
@@ -44,6 +42,8 @@ pub struct d3143_ctx {
     inner: DaemonContext,
     /// `d3143_ctx_working_directory()`'s string, remade by the setters it depends on.
     wd: CString,
+    /// `d3143_ctx_notify_error()`'s string.
+    warning: CString,
 }
 
 impl d3143_ctx {
@@ -63,6 +63,7 @@ pub extern "C" fn d3143_ctx_new() -> *mut d3143_ctx {
         let mut c = d3143_ctx {
             inner: DaemonContext::new(),
             wd: CString::default(),
+            warning: CString::default(),
         };
         c.refresh_wd();
         Ok(Box::into_raw(Box::new(c)))
@@ -342,7 +343,7 @@ pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *
 /// Readiness (ON_OPEN mode) is also sent to systemd (`READY=1` and
 /// `MAINPID=<pid>`, when `NOTIFY_SOCKET` is set) and to the s6 readiness fd.
 /// A systemd socket that refuses does not fail open(): it returns 0 and
-/// `d3143_last_error()` says what went wrong. With `LISTEN_PID` naming the
+/// `d3143_ctx_notify_error()` says what went wrong. With `LISTEN_PID` naming the
 /// caller, the `LISTEN_FDS` fds from 3 on are kept and `LISTEN_PID` is set to
 /// the daemon's pid.
 #[no_mangle]
@@ -350,9 +351,24 @@ pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
     with_ctx(ctx, "d3143_ctx_open", |c| {
         core::open(&mut c.inner)?;
         if let Some(w) = c.inner.warning() {
-            set_message_only(w);
+            c.warning = CString::new(w.message().replace('\0', "\\0")).unwrap_or_default();
         }
         Ok(())
+    })
+}
+
+/// A readiness notification that failed without failing `d3143_ctx_open()`
+/// (systemd's `NOTIFY_SOCKET` unusable or refusing `READY=1`), naming the
+/// socket; `""` when there was none. (Success leaves `d3143_last_error()`
+/// alone, so this is where such a failure is told.) Valid until the next
+/// setter or free; NULL with `EINVAL` for a NULL handle.
+#[no_mangle]
+pub unsafe extern "C" fn d3143_ctx_notify_error(ctx: *const d3143_ctx) -> *const c_char {
+    call(ptr::null(), || {
+        // SAFETY: the C caller passes NULL or a live handle.
+        let c =
+            unsafe { ctx.as_ref() }.ok_or_else(|| null("d3143_ctx_notify_error", "the handle"))?;
+        Ok(c.warning.as_ptr())
     })
 }
 

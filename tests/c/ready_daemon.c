@@ -8,7 +8,8 @@
  * Reports on REPORT_FD (one line per event, written with write(2)):
  *   "listen <ino>"                     -L: fd 3 is a listening socket, LISTEN_* set
  *   "pre <what> <rc> <errno>"          -e: notify calls before open()
- *   "open <rc> <pid|errno> <last_error>" after d3143_ctx_open() (in the daemon)
+ *   "open <rc> <pid|errno> <message>" after d3143_ctx_open() (in the daemon):
+ *   d3143_last_error() on failure, d3143_ctx_notify_error() on success
  * then reads commands, one a line, from CONTROL_FD and answers each:
  *   ready                  -> "ready <rc> <errno>"
  *   fail STATUS MESSAGE    -> "fail <rc> <errno>"
@@ -193,7 +194,9 @@ int main(int argc, char **argv)
         d3143_ctx_free(ctx);
         return 1;
     }
-    report("open 0 %ld %s", (long)getpid(), d3143_last_error());
+    /* A notification failure that did not fail open() is told by
+     * d3143_ctx_notify_error(); success leaves d3143_last_error() alone. */
+    report("open 0 %ld %s", (long)getpid(), d3143_ctx_notify_error(ctx));
 
     if (control_fd < 0) {
         for (;;)
