@@ -775,3 +775,61 @@ fn library_daemon_under_start_stop_daemon() {
     assert!(!alive(pid));
     assert!(!pf.exists());
 }
+
+#[test]
+fn chroot_runs_the_program_inside_the_jail() {
+    if skip_unless_root("chroot_runs_the_program_inside_the_jail") {
+        return;
+    }
+    let r = Reaper::default();
+    let d = TempDir::new("cli-chroot");
+    let jail = d.join("jail");
+    std::fs::create_dir_all(jail.join("work")).unwrap();
+    // A static program: the jail has no /lib, no /etc and no /dev.
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let built = run(Command::new(cc)
+        .args(["-static", "-O1", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(jail.join("prog"))
+        .arg(root().join("tests/c/cli_jailed.c")));
+    if !built.status.success() {
+        println!(
+            "SKIP chroot_runs_the_program_inside_the_jail: no static libc ({})",
+            stderr(&built).trim()
+        );
+        return;
+    }
+    let pidfile = d.join("jailed.pid");
+    let o = d3143(&[
+        OsStr::new("--pidfile"),
+        pidfile.as_os_str(),
+        OsStr::new("--chroot"),
+        jail.as_os_str(),
+        OsStr::new("--chdir"),
+        OsStr::new("/work"),
+        OsStr::new("--"),
+        OsStr::new("/prog"),
+        OsStr::new("/work/report"),
+    ]);
+    ok(&o);
+    let pid = r.add(read_pid(&pidfile));
+    eventually("the jailed program's report", || {
+        std::fs::read_to_string(jail.join("work/report")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    assert_eq!(
+        std::fs::read_to_string(jail.join("work/report")).unwrap(),
+        "cwd=/work\n"
+    );
+    let root_link = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root_link, jail.canonicalize().unwrap());
+    assert_eq!(cmdline(pid), ["/prog", "/work/report"]);
+    // The lock is held from outside the jail, and stop works through it.
+    assert!(locked_per_flock(&pidfile));
+    let o = d3143(&[
+        OsStr::new("stop"),
+        OsStr::new("--pidfile"),
+        pidfile.as_os_str(),
+    ]);
+    ok(&o);
+    assert!(!alive(pid));
+    drop(r);
+}
