@@ -52,24 +52,17 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "check.h"
+
 static int report_fd = -1;
 static int hold_fd = -1;
 
 /* One line on the report fd (or stderr), written with one write(2). */
 static void say(const char *fmt, ...) {
-    char buf[16384];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    vwrite_line(report_fd >= 0 ? report_fd : 2, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    if (n > (int)sizeof buf - 2)
-        n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    int fd = report_fd >= 0 ? report_fd : 2;
-    ssize_t w = write(fd, buf, (size_t)n);
-    (void)w;
 }
 
 static void die(const char *what) {

@@ -19,15 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #cond);                           \
-            fprintf(stderr, __VA_ARGS__);                                                     \
-            fprintf(stderr, " (errno %d, last_error \"%s\")\n", errno, d3143_last_error());   \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 /* A failing int call: -1, errno, a non-empty message. */
 #define FAILS(call, want_errno)                                                               \

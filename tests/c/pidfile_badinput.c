@@ -16,15 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #cond);                           \
-            fprintf(stderr, __VA_ARGS__);                                                     \
-            fprintf(stderr, " (errno %d, last_error \"%s\")\n", errno, d3143_last_error());   \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 /* A failing call: its return value, errno and a non-empty message. */
 #define FAILS(call, bad, want_errno)                                                          \
@@ -37,11 +29,6 @@
     } while (0)
 
 static char dir[2048];
-
-static int exists(const char *path) {
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
 
 static void *fresh_thread(void *arg) {
     (void)arg;

@@ -15,15 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "FAIL line %d: %s: ", __LINE__, #cond);                           \
-            fprintf(stderr, __VA_ARGS__);                                                     \
-            fprintf(stderr, " (errno %d, last_error \"%s\")\n", errno, d3143_last_error());   \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 static char dir[2048];
 
@@ -45,11 +37,6 @@ static const char *contents(const char *path) {
     close(fd);
     buf[n < 0 ? 0 : n] = 0;
     return buf;
-}
-
-static int exists(const char *path) {
-    struct stat st;
-    return lstat(path, &st) == 0;
 }
 
 /* flock(LOCK_EX|LOCK_NB) on a new open file description: 1 locked, 0 free,

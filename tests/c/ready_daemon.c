@@ -35,50 +35,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
+
 static int report_fd = -1;
 
 static void report(const char *fmt, ...)
 {
-    if (report_fd < 0)
-        return;
-    char buf[2048];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    vwrite_line(report_fd, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof buf - 2)
-        n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    for (int off = 0; off < n;) {
-        ssize_t w = write(report_fd, buf + off, (size_t)(n - off));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        off += (int)w;
-    }
-}
-
-/* One line from fd (without the newline); 0 at EOF. */
-static int read_line(int fd, char *buf, size_t cap)
-{
-    size_t len = 0;
-    for (;;) {
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return len > 0;
-        if (c == '\n')
-            break;
-        if (len + 1 < cap)
-            buf[len++] = c;
-    }
-    buf[len] = '\0';
-    return 1;
 }
 
 static void die(const char *what)
