@@ -14,20 +14,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Compiles a C program once per test binary (tests run in parallel).
-fn program(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, PathBuf>>> =
-        OnceLock::new();
-    let map = BUILT.get_or_init(Default::default);
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(name).or_insert_with(|| c_program(name)).clone()
-}
-
 fn tool() -> PathBuf {
-    program("pidfile_tool")
+    c_program("pidfile_tool")
 }
 
 fn os(p: &Path) -> &std::ffi::OsStr {
@@ -266,15 +256,11 @@ fn foreign_lock(path: &Path, content: &[u8]) -> std::fs::File {
     f
 }
 
-fn my_pid() -> i32 {
-    std::process::id() as i32
-}
-
 // ---------------------------------------------------------------------------
 // Self-checking C programs (valgrind when present)
 
 fn run_checked(name: &'static str, dir: &Path) {
-    let out = run(valgrind(&program(name)).arg(dir));
+    let out = run(valgrind(&c_program(name)).arg(dir));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -468,7 +454,7 @@ fn acquire_against_a_locked_file_without_a_valid_pid_says_pid_unknown() {
 fn race(stale: &str, rounds: &str) {
     let d = TempDir::new("pf-race");
     let p = d.join("race.pid");
-    let out = run(Command::new(program("pidfile_race"))
+    let out = run(Command::new(c_program("pidfile_race"))
         .arg(&p)
         .arg(rounds)
         .arg("4")
@@ -517,7 +503,7 @@ fn racing_over_a_stale_file_naming_a_live_pid_never_reports_that_pid() {
 fn holder_never_reports_a_stale_pid_while_the_file_is_taken_over() {
     let d = TempDir::new("pf-hrace");
     let p = d.join("x.pid");
-    let out = run(Command::new(program("pidfile_holder_race"))
+    let out = run(Command::new(c_program("pidfile_holder_race"))
         .arg(&p)
         .arg("300"));
     assert!(

@@ -35,102 +35,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// How long "does not happen" is watched for.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Compiles a C program once per test binary (tests run in parallel).
-fn program(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, PathBuf>>> =
-        OnceLock::new();
-    let map = BUILT.get_or_init(Default::default);
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(name).or_insert_with(|| c_program(name)).clone()
-}
-
-/// A close-on-exec pipe: (read end, write end).
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for the two fds pipe2 writes.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both fds were just created and are owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-/// `poll()` on one fd: the revents, 0 when nothing happened within `t`.
-fn poll_fd(fd: RawFd, events: i16, t: Duration) -> i16 {
-    let deadline = Instant::now() + t;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut p = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
-        if r > 0 {
-            return p.revents;
-        }
-        if r == 0 {
-            return 0;
-        }
-        assert_eq!(
-            std::io::Error::last_os_error().kind(),
-            ErrorKind::Interrupted
-        );
-    }
-}
-
-/// Reads a pipe line by line, each within a deadline (never hangs a test).
-struct Lines {
-    fd: OwnedFd,
-    buf: Vec<u8>,
-}
-
 impl Lines {
-    fn new(fd: OwnedFd) -> Lines {
-        Lines {
-            fd,
-            buf: Vec::new(),
-        }
-    }
-
-    /// The next line, `None` at EOF; panics after `t` without one.
-    fn next_within(&mut self, t: Duration) -> Option<String> {
-        let deadline = Instant::now() + t;
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Some(String::from_utf8_lossy(&line[..i]).into_owned());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "no line within {t:?} (have {:?})",
-                String::from_utf8_lossy(&self.buf)
-            );
-            if poll_fd(self.fd.as_raw_fd(), libc::POLLIN, left) == 0 {
-                continue;
-            }
-            let mut chunk = [0u8; 4096];
-            // SAFETY: reading into a local buffer of that size.
-            let n =
-                unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
-            match n {
-                0 if self.buf.is_empty() => return None,
-                0 => {
-                    let line = std::mem::take(&mut self.buf);
-                    return Some(String::from_utf8_lossy(&line).into_owned());
-                }
-                n if n > 0 => self.buf.extend_from_slice(&chunk[..n as usize]),
-                _ => {
-                    let e = std::io::Error::last_os_error();
-                    assert!(
-                        matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock),
-                        "reading a pipe: {e}"
-                    );
-                }
-            }
-        }
-    }
-
     /// The next line; panics at EOF.
     fn line(&mut self) -> String {
         self.next_within(LIMIT)
@@ -312,7 +217,7 @@ impl Scenario {
     fn daemon(args: &[&str], env: &[(&str, &OsStr)], extra: Vec<(OwnedFd, RawFd)>) -> Scenario {
         let mut all: Vec<OsString> = vec!["-R".into(), "20".into(), "-C".into(), "21".into()];
         all.extend(args.iter().map(OsString::from));
-        Scenario::start(&program("ready_daemon"), &all, env, extra)
+        Scenario::start(&c_program("ready_daemon"), &all, env, extra)
     }
 
     fn launcher_pid(&self) -> i32 {
@@ -928,7 +833,7 @@ fn s6_ready_fd_without_detaching() {
 
 #[test]
 fn bad_input_to_readiness_notify_and_signal_fd_under_valgrind() {
-    let out = run(valgrind(&program("ready_badinput"))
+    let out = run(valgrind(&c_program("ready_badinput"))
         .env_remove("NOTIFY_SOCKET")
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDS")
@@ -975,7 +880,7 @@ fn kill(pid: i32, sig: i32) {
 
 fn signals_scenario() -> (Scenario, i32, i32, i32) {
     let mut sc = Scenario::start(
-        &program("ready_signals"),
+        &c_program("ready_signals"),
         &[OsString::from("20"), OsString::from("21")],
         &[],
         vec![],

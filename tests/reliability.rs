@@ -16,11 +16,11 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -38,21 +38,6 @@ fn strict() -> bool {
 
 fn stress() -> bool {
     std::env::var_os("D3143_STRESS").is_some_and(|v| v != "0")
-}
-
-/// Compiles `tests/c/<name>.c` once per test process.
-fn program(name: &'static str) -> PathBuf {
-    program_with(name, &[])
-}
-
-fn program_with(name: &'static str, flags: &'static [&'static str]) -> PathBuf {
-    type Built = BTreeMap<(&'static str, &'static [&'static str]), PathBuf>;
-    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
-    let map = BUILT.get_or_init(Default::default);
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry((name, flags))
-        .or_insert_with(|| c_program_with(name, flags))
-        .clone()
 }
 
 /// The LD_PRELOAD shim (tests/shim/shim.c), built once per test process.
@@ -86,7 +71,7 @@ fn shim() -> PathBuf {
 fn launcher() -> PathBuf {
     match std::env::var_os("D3143_REL_LAUNCHER") {
         Some(p) => PathBuf::from(p),
-        None => program("rel_launcher"),
+        None => c_program("rel_launcher"),
     }
 }
 
@@ -102,82 +87,6 @@ fn shim_path() -> PathBuf {
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// A pipe, both ends close-on-exec: (read, write).
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [-1; 2];
-    // SAFETY: `fds` has room for two fds.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both fds were just created and are owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
-/// Lines from a pipe, read with a deadline (poll).
-struct Lines {
-    fd: OwnedFd,
-    buf: Vec<u8>,
-}
-
-impl Lines {
-    fn new(fd: OwnedFd) -> Lines {
-        Lines {
-            fd,
-            buf: Vec::new(),
-        }
-    }
-
-    /// The next line, or None at EOF or when `timeout` passes first.
-    fn next(&mut self, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Some(String::from_utf8_lossy(&line[..i]).into_owned());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            let mut p = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(60_000) as i32) };
-            if r <= 0 {
-                continue;
-            }
-            let mut chunk = [0u8; 4096];
-            // SAFETY: `chunk` is writable for its length.
-            let n = unsafe { libc::read(p.fd, chunk.as_mut_ptr().cast(), chunk.len()) };
-            if n == 0 {
-                return None;
-            }
-            if n > 0 {
-                self.buf.extend_from_slice(&chunk[..n as usize]);
-            }
-        }
-    }
-
-    /// The next line starting with `prefix`, skipping others (kept in `skipped`).
-    fn next_with(
-        &mut self,
-        prefix: &str,
-        timeout: Duration,
-        skipped: &mut Vec<String>,
-    ) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let l = self.next(left)?;
-            if l.starts_with(prefix) {
-                return Some(l);
-            }
-            skipped.push(l);
-        }
-    }
 }
 
 /// Waits for a child of this process to end (pidfd + poll, no sleep);
@@ -271,10 +180,6 @@ fn children_of(ppid: i32) -> Vec<(i32, char)> {
         }
     }
     out
-}
-
-fn my_pid() -> i32 {
-    std::process::id() as i32
 }
 
 /// A launcher command: `rel_launcher args...` with pipe ends placed at given
@@ -379,7 +284,7 @@ fn in_subreaper(inner: &str, timeout: Duration) {
         "--test-threads=1",
     ])
     .env("D3143_REL_INNER", inner)
-    .env("D3143_REL_LAUNCHER", program("rel_launcher"))
+    .env("D3143_REL_LAUNCHER", c_program("rel_launcher"))
     .env("D3143_REL_SHIM", shim())
     .env("D3143_REL_LIBDIR", lib_dir())
     .env("RUST_BACKTRACE", "1");
@@ -1320,7 +1225,7 @@ fn fault_case(config: &str, spec: &str, errno: i32, want: Want, c: &mut FaultCou
 /// `pidfile_tool acquire PATH wait-release`: acquires, reports, and holds
 /// until its stdin closes; returns (the tool, its "ok"/"err" line).
 fn hold_with_tool(path: &Path) -> (std::process::Child, String) {
-    let mut c = Command::new(program("pidfile_tool"))
+    let mut c = Command::new(c_program("pidfile_tool"))
         .arg("acquire")
         .arg(path)
         .arg("wait-release")
@@ -1582,7 +1487,7 @@ fn run_hostile(cmd: Command, how: &str) {
 #[test]
 fn hostile_callers_get_documented_errnos_under_valgrind() {
     let d = TempDir::new("rel-hostile");
-    let mut c = valgrind(&program("rel_hostile"));
+    let mut c = valgrind(&c_program("rel_hostile"));
     c.arg(d.path());
     run_hostile(
         c,
@@ -1682,7 +1587,7 @@ fn open_with_four_busy_threads_is_refused_every_time() {
     let n = if stress() { 200 } else { 50 };
     let d = TempDir::new("rel-threads");
     let p = d.join("t.pid");
-    let mut c = Command::new(program("rel_threads"));
+    let mut c = Command::new(c_program("rel_threads"));
     c.arg(n.to_string()).arg(&p).stdout(Stdio::null());
     let err = d.join("stderr");
     c.stderr(std::fs::File::create(&err).unwrap());
@@ -1743,7 +1648,7 @@ fn hostile_callers_are_clean_under_asan_and_ubsan() {
     let d = TempDir::new("rel-asan-h");
     let work = d.join("work");
     std::fs::create_dir(&work).unwrap();
-    let mut c = Command::new(program_with("rel_hostile", SAN));
+    let mut c = Command::new(c_program_with("rel_hostile", SAN));
     c.arg(&work);
     asan_env(&mut c, &d.join("san"));
     run_hostile(c, "ASan+UBSan, leaks checked");
@@ -1765,7 +1670,7 @@ fn a_daemonizing_program_is_clean_under_asan_and_ubsan() {
     ];
     let err = d.join("stderr");
     let mut c = cmd_with_fds(
-        &program_with("rel_launcher", SAN),
+        &c_program_with("rel_launcher", SAN),
         &args,
         &[(ev_w.as_raw_fd(), EVENTS_FD)],
         &err,

@@ -4,9 +4,13 @@
 //! for temp dirs and observing processes from outside.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,8 +64,27 @@ pub fn c_program(name: &str) -> PathBuf {
     c_program_with(name, &[])
 }
 
-/// Like [`c_program`] with extra compiler flags (the output name includes them).
+/// Like [`c_program`] with extra compiler flags (the output name includes
+/// them). Compiled once per test binary and set of flags; tests running in
+/// parallel wait for the one compiling.
 pub fn c_program_with(name: &str, extra: &[&str]) -> PathBuf {
+    type Built = HashMap<(String, Vec<String>), PathBuf>;
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let key = (
+        name.to_string(),
+        extra.iter().map(|f| f.to_string()).collect(),
+    );
+    built
+        .entry(key)
+        .or_insert_with(|| compile_c_program(name, extra))
+        .clone()
+}
+
+fn compile_c_program(name: &str, extra: &[&str]) -> PathBuf {
     let lib = lib_dir();
     let out_dir = lib.parent().unwrap().join("bin");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -226,4 +249,150 @@ pub fn status_field(pid: i32, field: &str) -> Option<String> {
         l.strip_prefix(&format!("{field}:"))
             .map(|v| v.trim().to_string())
     })
+}
+
+pub fn my_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// A pipe, both ends close-on-exec: (read end, write end).
+pub fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds were just created and are owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// `poll()` on one fd, retrying EINTR: the revents, 0 when nothing happened
+/// within `t`.
+pub fn poll_fd(fd: RawFd, events: i16, t: Duration) -> i16 {
+    let deadline = Instant::now() + t;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(60_000) as i32) };
+        if r > 0 {
+            return p.revents;
+        }
+        if r == 0 {
+            if Instant::now() >= deadline {
+                return 0;
+            }
+            continue;
+        }
+        assert_eq!(
+            std::io::Error::last_os_error().kind(),
+            ErrorKind::Interrupted
+        );
+    }
+}
+
+/// What [`Lines::read_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LineRead {
+    Line(String),
+    /// EOF before another newline; an unterminated rest stays in `buf`.
+    Eof,
+    TimedOut,
+}
+
+/// Lines from a pipe, each read within a deadline (never hangs a test).
+pub struct Lines {
+    pub fd: OwnedFd,
+    /// What was read past the last line returned.
+    pub buf: Vec<u8>,
+}
+
+impl Lines {
+    pub fn new(fd: OwnedFd) -> Lines {
+        Lines {
+            fd,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next newline-terminated line (without the newline), read within
+    /// `t`.
+    pub fn read_line(&mut self, t: Duration) -> LineRead {
+        let deadline = Instant::now() + t;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return LineRead::Line(String::from_utf8_lossy(&line[..i]).into_owned());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return LineRead::TimedOut;
+            }
+            if poll_fd(self.fd.as_raw_fd(), libc::POLLIN, left) == 0 {
+                continue;
+            }
+            let mut chunk = [0u8; 65536];
+            // SAFETY: reading into a local buffer of that size.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            match n {
+                0 => return LineRead::Eof,
+                n if n > 0 => self.buf.extend_from_slice(&chunk[..n as usize]),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    assert!(
+                        matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock),
+                        "reading a pipe: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The next line, or None at EOF (an unterminated last line is dropped)
+    /// or when `timeout` passes first.
+    pub fn next(&mut self, timeout: Duration) -> Option<String> {
+        match self.read_line(timeout) {
+            LineRead::Line(l) => Some(l),
+            LineRead::Eof | LineRead::TimedOut => None,
+        }
+    }
+
+    /// The next line, `None` at EOF (an unterminated last line is returned
+    /// as one); panics after `t` without one.
+    pub fn next_within(&mut self, t: Duration) -> Option<String> {
+        match self.read_line(t) {
+            LineRead::Line(l) => Some(l),
+            LineRead::Eof if self.buf.is_empty() => None,
+            LineRead::Eof => {
+                let line = std::mem::take(&mut self.buf);
+                Some(String::from_utf8_lossy(&line).into_owned())
+            }
+            LineRead::TimedOut => panic!(
+                "no line within {t:?} (have {:?})",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    /// The next line starting with `prefix` within `timeout`, skipping others
+    /// (kept in `skipped`); None at EOF or timeout.
+    pub fn next_with(
+        &mut self,
+        prefix: &str,
+        timeout: Duration,
+        skipped: &mut Vec<String>,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.next(left)?;
+            if l.starts_with(prefix) {
+                return Some(l);
+            }
+            skipped.push(l);
+        }
+    }
 }

@@ -10,7 +10,7 @@
 use super::common::*;
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -35,17 +35,7 @@ pub fn probe() -> &'static Path {
     })
 }
 
-pub fn my_pid() -> i32 {
-    std::process::id() as i32
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid 2-element array.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh fds we own.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
+pub use super::common::my_pid;
 
 /// Puts `fd` on `target` in the child (without CLOEXEC). Async-signal-safe.
 fn place(fd: RawFd, target: RawFd) -> std::io::Result<()> {
@@ -240,8 +230,7 @@ pub struct Launch {
     pub launcher: i32,
     child: Option<Child>,
     pub status: Option<ExitStatus>,
-    report: OwnedFd,
-    buf: Vec<u8>,
+    report: Lines,
     pub hold: Option<OwnedFd>,
     /// The daemon's pid once it reported (or a pid to clean up).
     pub daemon: Option<i32>,
@@ -325,8 +314,7 @@ impl Launch {
             launcher: child.id() as i32,
             child: Some(child),
             status: None,
-            report: report_r,
-            buf: Vec::new(),
+            report: Lines::new(report_r),
             hold: Some(hold_w),
             daemon: None,
             pending: Vec::new(),
@@ -348,40 +336,7 @@ impl Launch {
         if !self.pending.is_empty() {
             return Some(self.pending.remove(0));
         }
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Some(String::from_utf8_lossy(&line[..i]).into_owned());
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            let mut pfd = libc::pollfd {
-                fd: self.report.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) };
-            if n == 0 {
-                return None;
-            }
-            if n < 0 {
-                continue;
-            }
-            let mut chunk = [0u8; 65536];
-            // SAFETY: chunk is writable for its length.
-            let r = unsafe {
-                libc::read(
-                    self.report.as_raw_fd(),
-                    chunk.as_mut_ptr().cast(),
-                    chunk.len(),
-                )
-            };
-            if r <= 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..r as usize]);
-        }
+        self.report.next(timeout)
     }
 
     /// The next line, or a panic saying what the launcher printed.
