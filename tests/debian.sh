@@ -26,20 +26,9 @@ CC=${CC:-cc}
 build_opts=${D3143_DEB_BUILD:-}
 unset LD_LIBRARY_PATH PKG_CONFIG_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
-t() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else fail "$desc"; fi
-}
-finish() {
-	echo "debian: $passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit
-}
+suite=debian
+# shellcheck source=tests/lib.sh
+. "$root/tests/lib.sh"
 
 pkgs="libdaemon3143-0 libdaemon3143-dev daemon3143"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }

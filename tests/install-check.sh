@@ -14,21 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # No library path from the caller's environment may make a test pass.
 unset LD_LIBRARY_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
-# t DESCRIPTION COMMAND...: one assertion.
-t() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else fail "$desc"; fi
-}
-finish() {
-	echo "install: $passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit
-}
+suite=install
+# shellcheck source=tests/lib.sh
+. "$root/tests/lib.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/d3143-install.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -28,20 +28,9 @@ unset LD_LIBRARY_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR D3143_LIB
 # Run under systemd or with socket activation, detach AUTO would not fork.
 unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); printf 'ok   - %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL - %s\n' "$*"; }
-t() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else fail "$desc"; fi
-}
-finish() {
-	echo "ffi: $passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit
-}
+suite=ffi
+# shellcheck source=tests/lib.sh
+. "$root/tests/lib.sh"
 need() {
 	command -v "$1" >/dev/null 2>&1 && return 0
 	fail "$1 is not installed (Debian package: $2)"
