@@ -833,3 +833,137 @@ fn chroot_runs_the_program_inside_the_jail() {
     assert!(!alive(pid));
     drop(r);
 }
+
+/// Runs daemon3143 with a signal's disposition set to SIG_IGN, as a shell
+/// with `trap '' SIG` would start it.
+fn d3143_ignoring(sig: libc::c_int, args: &[&OsStr]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(bin());
+    c.args(args).stdin(Stdio::null());
+    // SAFETY: signal() is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        c.pre_exec(move || {
+            libc::signal(sig, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    run(&mut c)
+}
+
+#[test]
+fn a_failed_exec_leaves_the_log_files_alone() {
+    let d = TempDir::new("cli-exec-logs");
+    let log = d.join("k.log");
+    let pf = d.join("k.pid");
+    for extra in [&[][..], &["--no-detach"][..]] {
+        std::fs::write(&log, "KEEP\n").unwrap();
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--stdout"),
+            log.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("/nonexistent/program"),
+        ]);
+        let o = d3143(&args);
+        assert_eq!(code(&o), 127, "{extra:?}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "KEEP\n",
+            "{extra:?}"
+        );
+        assert!(!pf.exists(), "{extra:?}");
+    }
+    // Found but not executable: 126, the log kept too.
+    let noexec = d.join("noexec");
+    std::fs::write(&noexec, "#!/bin/sh\n").unwrap();
+    let o = d3143(&[
+        OsStr::new("--stdout"),
+        log.as_os_str(),
+        OsStr::new("--"),
+        noexec.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 126, "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "KEEP\n");
+}
+
+#[test]
+fn wait_ready_works_when_started_with_sigchld_ignored() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-ready-chld");
+    let pf = d.join("c.pid");
+    let o = d3143_ignoring(
+        libc::SIGCHLD,
+        &[
+            OsStr::new("--wait-ready"),
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new("echo >&$NOTIFY_FD; exec sleep 1000"),
+        ],
+    );
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    assert!(alive(pid));
+    ok(&d3143(&[
+        OsStr::new("stop"),
+        OsStr::new("--pidfile"),
+        pf.as_os_str(),
+    ]));
+}
+
+#[test]
+fn wait_ready_keeps_socket_activation() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-ready-listen");
+    let pf = d.join("l.pid");
+    let out = d.join("out");
+    let script = format!(
+        "export LISTEN_PID=$$ LISTEN_FDS=1; exec 3</etc/hostname; exec '{}' --wait-ready \
+         --pidfile '{}' -- sh -c 'echo \"$LISTEN_PID\" > \"{}\"; echo >&$NOTIFY_FD; exec sleep 1000'",
+        bin(),
+        pf.display(),
+        out.display()
+    );
+    let o = run(Command::new("sh").arg("-c").arg(&script));
+    ok(&o);
+    let pid = r.add(read_pid(&pf));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().trim(),
+        pid.to_string()
+    );
+    assert!(
+        std::fs::read_link(format!("/proc/{pid}/fd/3")).is_ok(),
+        "the LISTEN_FDS fd 3 was closed"
+    );
+    ok(&d3143(&[
+        OsStr::new("stop"),
+        OsStr::new("--pidfile"),
+        pf.as_os_str(),
+    ]));
+}
+
+#[test]
+fn an_ignored_sigterm_stays_ignored_for_the_program() {
+    let o = d3143_ignoring(
+        libc::SIGTERM,
+        &[
+            OsStr::new("--no-detach"),
+            OsStr::new("--"),
+            OsStr::new("grep"),
+            OsStr::new("SigIgn"),
+            OsStr::new("/proc/self/status"),
+        ],
+    );
+    ok(&o);
+    let mask = u64::from_str_radix(stdout(&o).split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_ne!(
+        mask & (1 << (libc::SIGTERM - 1)),
+        0,
+        "SigIgn: {}",
+        stdout(&o)
+    );
+}

@@ -34,6 +34,19 @@ struct Exec {
     /// --no-detach: a close-on-exec duplicate of the original stderr, where
     /// failures after `open()` are reported (there is no launcher then).
     report: Option<RawFd>,
+    /// SIGTERM was ignored when daemon3143 started: PROGRAM gets it ignored
+    /// too (the library's TERMINATE handles it until the exec).
+    term_ignored: bool,
+}
+
+/// Whether `sig`'s disposition is SIG_IGN now.
+fn ignored(sig: libc::c_int) -> bool {
+    // SAFETY: all-zero is a valid sigaction to receive the current one.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying only (act is NULL).
+    unsafe {
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 fn show(s: &OsStr) -> String {
@@ -212,6 +225,7 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         keep_fds: o.keep_fds.clone(),
         ready_w: ready.map(|(_, w)| w),
         report,
+        term_ignored: ignored(libc::SIGTERM),
     };
 
     // 6. Daemonize. With --wait-ready this process forks first and waits;
@@ -254,6 +268,15 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
         let _ = ctx.notify_failure(f.code, f.message.as_bytes());
         report_and_exit(x.report.unwrap_or(2), &f)
     };
+    for (k, v) in &x.env {
+        std::env::set_var(k, v);
+    }
+    // PROGRAM is found (as execvp would, in the jail, with --env's PATH)
+    // before the logs are truncated: a start that fails leaves them alone.
+    let prog = match find_program(&x.argv[0]) {
+        Ok(p) => p,
+        Err(e) => fail(ctx, exec_failure(&x.argv[0], e)),
+    };
     for (fd, what) in &x.truncate {
         if let Err(e) = sys::ftruncate(*fd, 0) {
             fail(ctx, fail1(format!("truncating {what}: {}", strerror(e))));
@@ -276,9 +299,6 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
             fail(ctx, fail1(format!("--keep-fd {fd}: {}", strerror(e))));
         }
     }
-    for (k, v) in &x.env {
-        std::env::set_var(k, v);
-    }
     if let Some(w) = x.ready_w {
         // The first line on the pipe is the daemon's pid, for the waiting
         // process; PROGRAM's newline follows.
@@ -293,23 +313,81 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     // program started by a shell would.
     // SAFETY: setting a default disposition.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if x.term_ignored {
+        // SAFETY: setting SIG_IGN, as daemon3143 was started with it.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
     let _ = ctx.notify_exec();
     let mut ptrs: Vec<*const libc::c_char> = x.argv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    // SAFETY: a NUL-terminated program name and a NULL-terminated argv of
+    // SAFETY: a NUL-terminated path and a NULL-terminated argv of
     // NUL-terminated strings, all alive across the call.
-    unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
-    let e = errno();
+    unsafe { libc::execv(prog.as_ptr(), ptrs.as_ptr()) };
+    let mut e = errno();
+    if e == libc::ENOEXEC {
+        // No #! line: run it with the shell, as execvp does.
+        let mut sh: Vec<*const libc::c_char> = vec![c"/bin/sh".as_ptr(), prog.as_ptr()];
+        sh.extend_from_slice(&ptrs[1..]);
+        // SAFETY: as above.
+        unsafe { libc::execv(sh[0], sh.as_ptr()) };
+        e = errno();
+    }
+    fail(ctx, exec_failure(&x.argv[0], e))
+}
+
+/// The message and exit status (127 not found, 126 not runnable) of a
+/// PROGRAM that cannot be run.
+fn exec_failure(argv0: &CString, e: i32) -> Fail {
     let code = if e == libc::ENOENT || e == libc::ENOTDIR {
         127
     } else {
         126
     };
-    let prog = String::from_utf8_lossy(x.argv[0].as_bytes()).into_owned();
-    fail(
-        ctx,
-        Fail::new(code, format!("exec {prog}: {}", strerror(e))),
-    )
+    let prog = String::from_utf8_lossy(argv0.as_bytes()).into_owned();
+    Fail::new(code, format!("exec {prog}: {}", strerror(e)))
+}
+
+/// Finds PROGRAM as execvp(3) does: a name with a `/` as it is, else the
+/// first executable regular file in `$PATH` (default `/bin:/usr/bin`).
+/// `Err(errno)`: ENOENT when nothing is found, EACCES when what was found
+/// cannot be executed.
+fn find_program(argv0: &CString) -> Result<CString, i32> {
+    let name = argv0.as_bytes();
+    let runnable = |p: &CString| -> Result<(), i32> {
+        let st = sys::stat(p)?;
+        // SAFETY: a NUL-terminated path.
+        let x_ok = unsafe { libc::access(p.as_ptr(), libc::X_OK) } == 0;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || !x_ok {
+            return Err(libc::EACCES);
+        }
+        Ok(())
+    };
+    if name.is_empty() {
+        return Err(libc::ENOENT);
+    }
+    if name.contains(&b'/') {
+        return runnable(argv0).map(|()| argv0.clone());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    let mut err = libc::ENOENT;
+    for dir in path.as_bytes().split(|&b| b == b':') {
+        let mut full = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
+        full.push(b'/');
+        full.extend_from_slice(name);
+        let Ok(full) = CString::new(full) else {
+            continue;
+        };
+        match runnable(&full) {
+            Ok(()) => return Ok(full),
+            Err(libc::EACCES) => err = libc::EACCES,
+            Err(_) => {}
+        }
+    }
+    Err(err)
 }
 
 /// --wait-ready: forks. The child returns and goes on to `open()` (it is the
@@ -318,6 +396,16 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
 /// on the pipe, and exits: 0 when ready, 1 when PROGRAM exited or closed the
 /// fd first, the child's status when the start failed.
 fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
+    // This process waits for its child: SIGCHLD must not be ignored here
+    // (the child gets the original disposition back).
+    // SAFETY: all-zero is a valid sigaction; SIG_DFL with an empty mask.
+    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+    dfl.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: all-zero is a valid sigaction to receive the old one.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigaction pointers.
+    unsafe { libc::sigaction(libc::SIGCHLD, &dfl, &mut old) };
+    let me = sys::getpid();
     // SAFETY: single-threaded; the child goes on with ordinary code.
     let child = unsafe { libc::fork() };
     if child < 0 {
@@ -325,6 +413,17 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
     }
     if child == 0 {
         sys::close(r);
+        // SAFETY: restoring the disposition saved above.
+        unsafe { libc::sigaction(libc::SIGCHLD, &old, std::ptr::null_mut()) };
+        // Socket activation named this process's pid: the child is the one
+        // that goes on (the library updates it again to PROGRAM's pid).
+        if std::env::var("LISTEN_PID")
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            == Some(me)
+        {
+            std::env::set_var("LISTEN_PID", sys::getpid().to_string());
+        }
         return Ok(());
     }
     sys::close(w);
