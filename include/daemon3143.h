@@ -135,7 +135,8 @@ void d3143_ctx_free(d3143_ctx *ctx);
  * Sets the chroot directory; NULL: no chroot. A relative path is joined with
  * the current directory now. The jail needs no /dev or /etc: names and
  * /dev/null are resolved before the chroot. Errors: `EINVAL` (empty),
- * `ENAMETOOLONG`, `EALREADY` (after open).
+ * `ENAMETOOLONG`, `EALREADY` (after open), or `getcwd()`'s errno for a
+ * relative path when the current directory cannot be read.
  */
 int d3143_ctx_set_chroot_directory(d3143_ctx *ctx, const char *path);
 
@@ -234,7 +235,8 @@ int d3143_ctx_set_signal_handler(d3143_ctx *ctx, int signum, void (*handler)(int
  * The working directory as the daemon sees it from the host: with a chroot,
  * the working directory prefixed with the chroot directory unless already
  * under it by whole path components (`/tmp/jailbreak` is not under
- * `/tmp/jail`), with no repeated or trailing `/`; without, as set. Valid until
+ * `/tmp/jail`; a path with a `..` component is never taken as under it),
+ * with no repeated or trailing `/`; without, as set. Valid until
  * the next setter or free; NULL with `EINVAL` for a NULL handle.
  */
 const char *d3143_ctx_working_directory(const d3143_ctx *ctx);
@@ -273,8 +275,8 @@ int d3143_ctx_open(d3143_ctx *ctx);
  * A readiness notification that failed without failing `d3143_ctx_open()`
  * (systemd's `NOTIFY_SOCKET` unusable or refusing `READY=1`), naming the
  * socket; `""` when there was none. (Success leaves `d3143_last_error()`
- * alone, so this is where such a failure is told.) Valid until the next
- * setter or free; NULL with `EINVAL` for a NULL handle.
+ * alone, so this is where such a failure is told.) Valid until the handle is
+ * freed; NULL with `EINVAL` for a NULL handle.
  */
 const char *d3143_ctx_notify_error(const d3143_ctx *ctx);
 
@@ -296,7 +298,9 @@ int d3143_ctx_set_ready_timeout(d3143_ctx *ctx, int ms);
 
 /**
  * s6-style readiness: at readiness `"\n"` is written to `fd` and it is closed.
- * `fd` must be 3 or above (`EINVAL`) and open (`EBADF`); -1: none.
+ * The library keeps its own close-on-exec duplicate, taken now (the caller
+ * may close or reuse its fd; the fd itself is closed in the daemon unless
+ * preserved). `fd` must be 3 or above (`EINVAL`) and open (`EBADF`); -1: none.
  */
 int d3143_ctx_set_ready_fd(d3143_ctx *ctx, int fd);
 
@@ -372,7 +376,8 @@ int d3143_ctx_close(d3143_ctx *ctx);
  * The TERMINATE action, callable from a signal handler: releases every
  * pidfile this process owns (async-signal-safe; a forked worker that does not
  * own it removes nothing), then sets `signum` to its default action, unblocks
- * and raises it, and `_exit(128 + signum)` if still alive. Never returns.
+ * and raises it, and `_exit(128 + signum)` if still alive (SIGSTOP and numbers
+ * that are no signal are not raised). Never returns.
  */
 void d3143_terminate(int signum);
 
@@ -380,8 +385,9 @@ void d3143_terminate(int signum);
  * Creates a pidfile handle for `path` (nothing is opened yet). A relative path
  * is joined with the current directory now, lexically (no symlink is resolved).
  *
- * Returns NULL with errno `EINVAL` (NULL or empty path) or `ENAMETOOLONG`
- * (`PATH_MAX` bytes or more), and `d3143_last_error()` set.
+ * Returns NULL with errno `EINVAL` (NULL or empty path), `ENAMETOOLONG`
+ * (`PATH_MAX` bytes or more), or `getcwd()`'s errno for a relative path when
+ * the current directory cannot be read, and `d3143_last_error()` set.
  */
 d3143_pidfile *d3143_pidfile_new(const char *path);
 

@@ -62,7 +62,7 @@ fn a_failed_open_in_a_jail_leaves_no_directory_fd_even_with_a_shared_pidfile() {
 
 #[test]
 fn a_successful_open_leaves_last_error_alone_and_tells_notify_failures_apart() {
-    let o = Command::new(prog()).arg("last-error").output().unwrap();
+    let o = valgrind(&prog()).arg("last-error").output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),
         "ok",
@@ -106,4 +106,27 @@ fn a_daemon_does_not_keep_a_pidfile_lock_inherited_from_its_parent() {
     if daemon > 1 {
         kill_and_wait(daemon);
     }
+}
+
+#[test]
+fn setters_keep_their_promises_queue_fd_ready_fd_and_dotdot() {
+    let d = TempDir::new("reg-setters");
+    let o = valgrind(&prog())
+        .arg("setters")
+        .arg(d.join("s.pid"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "ok",
+        "exit {:?}, stderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn terminate_with_sigkill_dies_of_sigkill() {
+    let o = Command::new(prog()).arg("terminate-kill").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok");
 }

@@ -352,6 +352,16 @@ impl DaemonContext {
         if let Some(a) = action {
             self.signal_map.push((sig, a));
         }
+        let queued = self
+            .signal_map
+            .iter()
+            .any(|(_, a)| matches!(a, SignalAction::Queue));
+        if !queued {
+            if let Some((r, w)) = self.queue.take() {
+                sys::close(r);
+                sys::close(w);
+            }
+        }
         Ok(())
     }
 
@@ -382,7 +392,8 @@ impl DaemonContext {
     }
 
     /// An s6-style readiness fd (>= 3, open): `"\n"` is written to it and it
-    /// is closed at readiness. `None`: none.
+    /// is closed at readiness (the library's own duplicate, taken now: the
+    /// caller may close or reuse its fd). `None`: none.
     pub fn set_ready_fd(&mut self, fd: Option<RawFd>) -> Result<()> {
         self.settable("ready_fd")?;
         if let Some(fd) = fd {
@@ -392,14 +403,20 @@ impl DaemonContext {
                     format!("ready_fd: fd {fd} must be 3 or above"),
                 ));
             }
-            if !sys::fd_is_open(fd) {
-                return Err(Error::new(
-                    libc::EBADF,
-                    format!("ready_fd: fd {fd} is not open"),
-                ));
-            }
         }
-        self.ready_fd = fd;
+        // The library's own close-on-exec copy (>= 3), as for the streams:
+        // the caller may close or reuse its fd.
+        let dup = fd
+            .map(|fd| {
+                sys::dup_cloexec(fd, 3).map_err(|e| match e {
+                    libc::EBADF => {
+                        Error::new(libc::EBADF, format!("ready_fd: fd {fd} is not open"))
+                    }
+                    e => Error::sys(e, format!("ready_fd: duplicating fd {fd}")),
+                })
+            })
+            .transpose()?;
+        sys::close(std::mem::replace(&mut self.ready_fd, dup).unwrap_or(-1));
         Ok(())
     }
 
@@ -596,6 +613,7 @@ impl Drop for DaemonContext {
         let (channel, _notifier, ready_fd) = self.pending.take_fds();
         sys::close(channel.unwrap_or(-1));
         sys::close(ready_fd.unwrap_or(-1));
+        sys::close(self.ready_fd.take().unwrap_or(-1));
         // An open context's pidfile belongs to the process now: it is released
         // at exit (or by TERMINATE), not when the handle goes.
         if self.state != State::New {

@@ -89,12 +89,17 @@ pub fn normalize_slashes(path: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether `path` is `dir` or lies under it, by whole components.
+/// Whether `path` is `dir` or lies under it, by whole components. A path
+/// with a `..` component is never taken as under `dir` (other than `/`):
+/// lexically it may climb out of it.
 pub fn is_under(path: &[u8], dir: &[u8]) -> bool {
     let path = normalize_slashes(path);
     let dir = normalize_slashes(dir);
     if dir == b"/" {
         return true;
+    }
+    if path.split(|&b| b == b'/').any(|c| c == b"..") {
+        return false;
     }
     path == dir || (path.starts_with(&dir) && path[dir.len()] == b'/')
 }
@@ -127,6 +132,8 @@ mod tests {
         assert!(is_under(b"/srv/jail/var", b"/srv/jail"));
         assert!(is_under(b"/srv/jail", b"/srv/jail/"));
         assert!(!is_under(b"/tmp/jailbreak", b"/tmp/jail"));
+        assert!(!is_under(b"/tmp/jail/../etc", b"/tmp/jail"));
+        assert!(!is_under(b"/tmp/jail/../jail/sub", b"/tmp/jail"));
         assert!(is_under(b"/anything", b"/"));
         assert_eq!(normalize_slashes(b"//srv//jail/"), b"/srv/jail");
         assert_eq!(normalize_slashes(b"/"), b"/");

@@ -259,6 +259,10 @@ pub fn empty_set() -> libc::sigset_t {
 /// its default action; `_exit(128 + sig)` if still alive. Never returns.
 pub fn terminate(sig: c_int) -> ! {
     registry::release_all_owned();
+    if sig == libc::SIGKILL {
+        // SAFETY: raise is async-signal-safe; SIGKILL cannot be caught.
+        unsafe { libc::raise(sig) };
+    }
     if (1..=sigrtmax()).contains(&sig) && sig != libc::SIGKILL && sig != libc::SIGSTOP {
         // SAFETY: all-zero is a valid sigaction; SIG_DFL with an empty mask.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -274,11 +278,7 @@ pub fn terminate(sig: c_int) -> ! {
             libc::raise(sig);
         }
     }
-    sys::exit_now(if (1..=127).contains(&sig) {
-        128 + sig
-    } else {
-        1
-    })
+    sys::exit_now(128_i32.wrapping_add(sig))
 }
 
 #[cfg(test)]

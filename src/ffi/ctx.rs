@@ -42,8 +42,9 @@ pub struct d3143_ctx {
     inner: DaemonContext,
     /// `d3143_ctx_working_directory()`'s string, remade by the setters it depends on.
     wd: CString,
-    /// `d3143_ctx_notify_error()`'s string.
-    warning: CString,
+    /// `d3143_ctx_notify_error()`'s string, once there is one (until then a
+    /// static `""`, so that `open()` frees nothing a caller may hold).
+    warning: Option<CString>,
 }
 
 impl d3143_ctx {
@@ -63,7 +64,7 @@ pub extern "C" fn d3143_ctx_new() -> *mut d3143_ctx {
         let mut c = d3143_ctx {
             inner: DaemonContext::new(),
             wd: CString::default(),
-            warning: CString::default(),
+            warning: None,
         };
         c.refresh_wd();
         Ok(Box::into_raw(Box::new(c)))
@@ -111,7 +112,8 @@ unsafe fn opt_path<'a>(s: *const c_char, func: &str) -> Result<Option<&'a [u8]>,
 /// Sets the chroot directory; NULL: no chroot. A relative path is joined with
 /// the current directory now. The jail needs no /dev or /etc: names and
 /// /dev/null are resolved before the chroot. Errors: `EINVAL` (empty),
-/// `ENAMETOOLONG`, `EALREADY` (after open).
+/// `ENAMETOOLONG`, `EALREADY` (after open), or `getcwd()`'s errno for a
+/// relative path when the current directory cannot be read.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_set_chroot_directory(
     ctx: *mut d3143_ctx,
@@ -308,7 +310,8 @@ pub unsafe extern "C" fn d3143_ctx_set_signal_handler(
 /// The working directory as the daemon sees it from the host: with a chroot,
 /// the working directory prefixed with the chroot directory unless already
 /// under it by whole path components (`/tmp/jailbreak` is not under
-/// `/tmp/jail`), with no repeated or trailing `/`; without, as set. Valid until
+/// `/tmp/jail`; a path with a `..` component is never taken as under it),
+/// with no repeated or trailing `/`; without, as set. Valid until
 /// the next setter or free; NULL with `EINVAL` for a NULL handle.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *const c_char {
@@ -351,7 +354,7 @@ pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
     with_ctx(ctx, "d3143_ctx_open", |c| {
         core::open(&mut c.inner)?;
         if let Some(w) = c.inner.warning() {
-            c.warning = CString::new(w.message().replace('\0', "\\0")).unwrap_or_default();
+            c.warning = CString::new(w.message().replace('\0', "\\0")).ok();
         }
         Ok(())
     })
@@ -360,15 +363,15 @@ pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
 /// A readiness notification that failed without failing `d3143_ctx_open()`
 /// (systemd's `NOTIFY_SOCKET` unusable or refusing `READY=1`), naming the
 /// socket; `""` when there was none. (Success leaves `d3143_last_error()`
-/// alone, so this is where such a failure is told.) Valid until the next
-/// setter or free; NULL with `EINVAL` for a NULL handle.
+/// alone, so this is where such a failure is told.) Valid until the handle is
+/// freed; NULL with `EINVAL` for a NULL handle.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_notify_error(ctx: *const d3143_ctx) -> *const c_char {
     call(ptr::null(), || {
         // SAFETY: the C caller passes NULL or a live handle.
         let c =
             unsafe { ctx.as_ref() }.ok_or_else(|| null("d3143_ctx_notify_error", "the handle"))?;
-        Ok(c.warning.as_ptr())
+        Ok(c.warning.as_deref().unwrap_or(c"").as_ptr())
     })
 }
 
@@ -412,7 +415,9 @@ pub unsafe extern "C" fn d3143_ctx_set_ready_timeout(ctx: *mut d3143_ctx, ms: c_
 }
 
 /// s6-style readiness: at readiness `"\n"` is written to `fd` and it is closed.
-/// `fd` must be 3 or above (`EINVAL`) and open (`EBADF`); -1: none.
+/// The library keeps its own close-on-exec duplicate, taken now (the caller
+/// may close or reuse its fd; the fd itself is closed in the daemon unless
+/// preserved). `fd` must be 3 or above (`EINVAL`) and open (`EBADF`); -1: none.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_set_ready_fd(ctx: *mut d3143_ctx, fd: c_int) -> c_int {
     with_ctx(ctx, "d3143_ctx_set_ready_fd", |c| {
@@ -530,7 +535,8 @@ pub unsafe extern "C" fn d3143_ctx_close(ctx: *mut d3143_ctx) -> c_int {
 /// The TERMINATE action, callable from a signal handler: releases every
 /// pidfile this process owns (async-signal-safe; a forked worker that does not
 /// own it removes nothing), then sets `signum` to its default action, unblocks
-/// and raises it, and `_exit(128 + signum)` if still alive. Never returns.
+/// and raises it, and `_exit(128 + signum)` if still alive (SIGSTOP and numbers
+/// that are no signal are not raised). Never returns.
 #[no_mangle]
 pub extern "C" fn d3143_terminate(signum: c_int) {
     call_quiet((), || core::terminate(signum))

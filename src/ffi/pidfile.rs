@@ -14,8 +14,9 @@ pub struct d3143_pidfile {
 /// Creates a pidfile handle for `path` (nothing is opened yet). A relative path
 /// is joined with the current directory now, lexically (no symlink is resolved).
 ///
-/// Returns NULL with errno `EINVAL` (NULL or empty path) or `ENAMETOOLONG`
-/// (`PATH_MAX` bytes or more), and `d3143_last_error()` set.
+/// Returns NULL with errno `EINVAL` (NULL or empty path), `ENAMETOOLONG`
+/// (`PATH_MAX` bytes or more), or `getcwd()`'s errno for a relative path when
+/// the current directory cannot be read, and `d3143_last_error()` set.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_pidfile_new(path: *const c_char) -> *mut d3143_pidfile {
     call(ptr::null_mut(), || {

@@ -13,6 +13,11 @@
  *                         leaves d3143_last_error() alone (same pointer, same
  *                         text) and tells it through d3143_ctx_notify_error().
  *                         Prints "ok" or what differs.
+ *   setters               a queue fd gone with its last QUEUE mapping; a ready fd
+ *                         the caller closed (its number reused by the pidfile)
+ *                         does not touch the pidfile; '..' is never "under" the
+ *                         chroot. Prints "ok" or what differs.
+ *   terminate-kill        d3143_terminate(SIGKILL) in a child: killed by SIGKILL.
  *   foreign-lock PARENT_PID CHILD_PID REPORT
  *                         this process holds PARENT_PID; a forked worker
  *                         daemonizes with CHILD_PID: the daemon must not keep the
@@ -21,6 +26,7 @@
 #include <daemon3143.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +109,7 @@ int main(int argc, char **argv)
             die("setup");
         if (d3143_ctx_set_umask(ctx, 07777) != -1)
             die("set_umask 07777 succeeded");
+        const char *early = d3143_ctx_notify_error(ctx); /* "" before open */
         const char *before = d3143_last_error();
         char copy[512];
         snprintf(copy, sizeof copy, "%s", before);
@@ -110,13 +117,76 @@ int main(int argc, char **argv)
             die("open");
         const char *after = d3143_last_error();
         const char *told = d3143_ctx_notify_error(ctx);
-        if (after != before || strcmp(after, copy) != 0)
+        if (strcmp(early, "") != 0) /* still valid after open() (valgrind checks) */
+            dprintf(out, "the notify error taken before open() changed\n");
+        else if (after != before || strcmp(after, copy) != 0)
             dprintf(out, "last error changed: \"%s\" -> \"%s\"\n", copy, after);
         else if (told == NULL || strstr(told, "relative-is-unusable") == NULL)
             dprintf(out, "notify error does not name the socket: \"%s\"\n",
                     told ? told : "(null)");
         else
             dprintf(out, "ok\n");
+        return 0;
+    }
+
+    if (strcmp(mode, "setters") == 0 && argc == 3) {
+        int out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+        if (out < 0)
+            die("dup");
+        /* The queue fd goes with the last QUEUE mapping. */
+        if (d3143_ctx_set_signal(ctx, SIGHUP, D3143_SIG_QUEUE) != 0 || d3143_ctx_signal_fd(ctx) < 0)
+            die("queue");
+        if (d3143_ctx_set_signal(ctx, SIGHUP, D3143_SIG_UNCHANGED) != 0)
+            die("unmap");
+        errno = 0;
+        if (d3143_ctx_signal_fd(ctx) != -1 || errno != EINVAL) {
+            dprintf(out, "signal_fd after the last QUEUE mapping went: not -1/EINVAL\n");
+            return 1;
+        }
+        /* '..' never counts as under the chroot. */
+        if (d3143_ctx_set_chroot_directory(ctx, "/srv/jail") != 0
+            || d3143_ctx_set_working_directory(ctx, "/srv/jail/../etc") != 0)
+            die("chroot");
+        if (strcmp(d3143_ctx_working_directory(ctx), "/srv/jail/srv/jail/../etc") != 0) {
+            dprintf(out, "working_directory: %s\n", d3143_ctx_working_directory(ctx));
+            return 1;
+        }
+        d3143_ctx_set_chroot_directory(ctx, NULL);
+        d3143_ctx_set_working_directory(ctx, "/");
+        /* A ready fd closed by the caller: its number is reused by the
+         * pidfile's lock, which readiness must not touch. */
+        int p[2];
+        if (pipe(p) != 0 || d3143_ctx_set_ready_fd(ctx, p[1]) != 0)
+            die("ready fd");
+        close(p[1]);
+        if (d3143_ctx_set_detach_process(ctx, D3143_DETACH_NEVER) != 0
+            || d3143_ctx_set_pidfile(ctx, argv[2]) != 0 || d3143_ctx_preserve_fd(ctx, out) != 0
+            || d3143_ctx_preserve_fd(ctx, p[0]) != 0)
+            die("setup");
+        if (d3143_ctx_open(ctx) != 0)
+            die("open");
+        char buf[64] = {0};
+        if (read(p[0], buf, sizeof buf - 1) != 1 || buf[0] != '\n') {
+            dprintf(out, "ready fd did not get a newline\n");
+            return 1;
+        }
+        pid_t held = d3143_pidfile_holder(argv[2]);
+        if (held != getpid()) {
+            dprintf(out, "holder() is %ld, not %ld\n", (long)held, (long)getpid());
+            return 1;
+        }
+        dprintf(out, "ok\n");
+        return 0;
+    }
+
+    if (strcmp(mode, "terminate-kill") == 0) {
+        pid_t child = fork();
+        if (child == 0)
+            d3143_terminate(SIGKILL);
+        int status;
+        if (waitpid(child, &status, 0) != child)
+            die("waitpid");
+        printf("%s\n", WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? "ok" : "not killed");
         return 0;
     }
 
