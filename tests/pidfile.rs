@@ -245,15 +245,28 @@ fn names_pid(msg: &str, pid: i32) -> bool {
         .any(|(i, _)| !msg[i + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
-/// Holds an flock(LOCK_EX) on `path` from this test process (a foreign holder
-/// that is not the library), with `content` in the file.
-fn foreign_lock(path: &Path, content: &[u8]) -> std::fs::File {
+/// An flock(LOCK_EX) held on a file from this test process (a foreign holder
+/// that is not the library); unlocked explicitly when dropped, since a child
+/// another test forks at that moment may still share the open file.
+struct ForeignLock(std::fs::File);
+
+impl Drop for ForeignLock {
+    fn drop(&mut self) {
+        // SAFETY: flock on an fd we own.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// Holds an flock(LOCK_EX) on `path`, with `content` in the file. Blocking:
+/// the previous holder's lock may live a moment longer in a child another
+/// test forked (until its exec closes the copy).
+fn foreign_lock(path: &Path, content: &[u8]) -> ForeignLock {
     write(path, content);
     let f = std::fs::File::open(path).unwrap();
     // SAFETY: flock on an fd we own.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
     assert_eq!(r, 0, "locking {path:?}");
-    f
+    ForeignLock(f)
 }
 
 // ---------------------------------------------------------------------------

@@ -242,14 +242,17 @@ fn field_i32(m: &BTreeMap<String, String>, k: &str) -> i32 {
 }
 
 /// `d3143_pidfile_holder()`-like view from outside: whether some process holds
-/// an flock on `path` (probed with LOCK_SH|LOCK_NB on a new open file
-/// description; never creates).
+/// an exclusive flock on `path` (probed with LOCK_SH|LOCK_NB on a new open
+/// file description, as holder() does, and unlocked at once, so that a copy
+/// of it in a child another test forks meanwhile blocks nobody; never creates).
 fn locked(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
     // SAFETY: flock on an fd we own.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    // SAFETY: as above.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
     r != 0
 }
 
