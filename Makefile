@@ -63,6 +63,8 @@ header:
 # (.ci/run installs them all with apt-get).
 check: build
 	$(CARGO) test --no-fail-fast
+	@echo "make check: the C tests again, against the release build (no_std, panic=abort)"
+	D3143_TEST_LIBDIR=$(RELEASE) $(CARGO) test --no-fail-fast --test '*'
 	MAKE="$(MAKE)" sh tests/install-check.sh
 	D3143_FFI_NO_BUILD=1 sh tests/ffi/run.sh
 	sh tests/man.sh

@@ -1,6 +1,16 @@
 //! daemon3143(1): runs any program as a correct daemon, built on the
 //! library's own DaemonContext and PidFile; `status` and `stop` act on the
 //! pidfile's lock. See man/daemon3143.1.
+//!
+//! The tool compiles the library's core from its sources (`d3143`): the
+//! library itself is a C library only, built `#![no_std]` for release, which
+//! a std program cannot link as a Rust crate.
+
+extern crate alloc;
+
+#[allow(dead_code, unused_imports)]
+#[path = "../core/mod.rs"]
+mod d3143;
 
 #[path = "daemon3143/cli.rs"]
 mod cli;

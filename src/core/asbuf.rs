@@ -2,7 +2,7 @@
 //! between `fork()` and readiness and in signal handlers, where only
 //! async-signal-safe work is allowed. Text that does not fit is cut, never a panic.
 
-/// A stack buffer of `N` bytes.
+/// A stack buffer of `N` bytes. `write!` works on it (what does not fit is cut).
 pub struct AsBuf<const N: usize> {
     buf: [u8; N],
     len: usize,
@@ -71,6 +71,13 @@ pub fn pid_line(pid: i32) -> AsBuf<24> {
     let mut b = AsBuf::new();
     b.push_int(pid as i64).push(b"\n");
     b
+}
+
+impl<const N: usize> core::fmt::Write for AsBuf<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

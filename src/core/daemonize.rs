@@ -8,13 +8,13 @@ use super::error::{show, strerror, Error, Result};
 use super::fds::{self, FdPlan};
 use super::notify::Notifier;
 use super::options::{report_ready, Channel, DaemonContext, ReadyMode, State};
+use super::prelude::*;
 use super::privileges::{self, Target};
 use super::readiness::{self, Failure, Outcome, Step};
 use super::registry;
 use super::signals::{self, Prepared};
 use super::sys::{self, RawFd};
-use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Set once a context of this process has opened: a process is daemonized once.
 static DAEMONIZED: AtomicBool = AtomicBool::new(false);
@@ -89,7 +89,9 @@ fn refuse_other_threads() -> Result<()> {
     if unsafe { libc::unshare(libc::CLONE_VM) } == 0 {
         return Ok(());
     }
-    let count = std::fs::read_dir("/proc/self/task").ok().map(|d| d.count());
+    let count = sys::numeric_dir_entries(c"/proc/self/task")
+        .ok()
+        .map(|t| t.len());
     match count {
         Some(1) => Ok(()),
         Some(n) => Err(Error::new(
@@ -211,15 +213,11 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
 /// Socket activation: with `LISTEN_PID` naming this process, the
 /// `LISTEN_FDS` fds from 3 on are kept. Returns whether that is the case.
 fn socket_activation_fds(keep: &mut Vec<RawFd>) -> bool {
-    let var = |k| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok())
-    };
-    if var("LISTEN_PID") != Some(sys::getpid().into()) {
+    let var = |k: &CStr| sys::getenv(k).and_then(|v| sys::parse_decimal(v.trim_ascii()));
+    if var(c"LISTEN_PID") != Some(sys::getpid().into()) {
         return false;
     }
-    let n = var("LISTEN_FDS").unwrap_or(0).clamp(0, 65536) as RawFd;
+    let n = var(c"LISTEN_FDS").unwrap_or(0).clamp(0, 65536) as RawFd;
     keep.extend(3..3 + n);
     true
 }
@@ -281,7 +279,7 @@ fn daemon_steps(
     plan: &Plan,
     launcher: libc::pid_t,
     queue: Option<RawFd>,
-) -> std::result::Result<(), Failure> {
+) -> core::result::Result<(), Failure> {
     registry::forget_foreign(launcher);
     registry::take_ownership(launcher);
     signals::set_queue_fd(queue.unwrap_or(-1));
@@ -319,7 +317,7 @@ fn ready_or_keep(
     ctx: &mut DaemonContext,
     plan: &mut Plan,
     channel: Option<RawFd>,
-) -> std::result::Result<(), i32> {
+) -> core::result::Result<(), i32> {
     if ctx.ready_mode == ReadyMode::OnOpen {
         return match report_ready(channel, plan.notifier.as_ref(), ctx.ready_fd) {
             Ok(()) => Ok(()),
@@ -336,7 +334,7 @@ fn ready_or_keep(
 
 /// After the daemon steps and readiness: the library's temporary fds go, the
 /// context is open, socket activation follows the daemon's pid.
-fn finish(ctx: &mut DaemonContext, plan: Plan, systemd: std::result::Result<(), i32>) {
+fn finish(ctx: &mut DaemonContext, plan: Plan, systemd: core::result::Result<(), i32>) {
     for s in &mut ctx.streams {
         if let Some(fd) = s.dup.take() {
             sys::close(fd);
@@ -346,7 +344,10 @@ fn finish(ctx: &mut DaemonContext, plan: Plan, systemd: std::result::Result<(), 
         ctx.warning = Some(n.error(e, "READY=1"));
     }
     if plan.activated {
-        std::env::set_var("LISTEN_PID", sys::getpid().to_string());
+        let pid = CString::new(sys::getpid().to_string()).unwrap_or_default();
+        // Best effort: a failure leaves the launcher's pid, which tells a
+        // reader the fds are not its own (they are, but the daemon lives on).
+        let _ = sys::setenv(c"LISTEN_PID", &pid);
     }
     drop(plan);
     ctx.ready_fd = None;
@@ -356,7 +357,7 @@ fn finish(ctx: &mut DaemonContext, plan: Plan, systemd: std::result::Result<(), 
 
 fn flush_stdio() {
     // SAFETY: fflush(NULL) flushes every C stdio output stream.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
+    unsafe { libc::fflush(core::ptr::null_mut()) };
 }
 
 /// Not detaching: the daemon steps in this process; errors are returned.
@@ -533,5 +534,5 @@ fn program_name() -> String {
         return "daemon".to_string();
     }
     // SAFETY: non-NULL and NUL-terminated, see above.
-    show(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes())
+    show(unsafe { CStr::from_ptr(p) }.to_bytes())
 }

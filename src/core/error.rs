@@ -1,6 +1,9 @@
 //! The one error type of the core: an errno value and a message for humans.
 
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
 
 /// A failure: the errno a C caller sees and a message naming the path, fd,
 /// signal, step or pid involved.
@@ -47,35 +50,30 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
-
-impl From<Error> for std::io::Error {
-    fn from(e: Error) -> Self {
-        std::io::Error::new(std::io::Error::from_raw_os_error(e.errno).kind(), e.message)
-    }
-}
-
 /// The result type of the core.
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T> = core::result::Result<T, Error>;
 
 /// The text of an errno value, as `strerror(3)` gives it.
 pub fn strerror(errno: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(errno).to_string();
-    // std appends " (os error N)"; keep only the C library's text.
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    let mut buf = [0u8; 128];
+    // SAFETY: the buffer is writable for its length; the XSI strerror_r
+    // (which the libc crate binds) NUL-terminates what it writes.
+    let ok = unsafe { libc::strerror_r(errno, buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    match core::ffi::CStr::from_bytes_until_nul(&buf) {
+        Ok(s) if ok && !s.is_empty() => show(s.to_bytes()),
+        _ => format!("Unknown error {errno}"),
     }
 }
 
 /// Renders a byte path for a message (non-UTF-8 bytes are replaced).
 pub fn show(path: &[u8]) -> String {
-    String::from_utf8_lossy(path).into_owned()
+    String::from_utf8_lossy(path).as_ref().to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn sys_error_names_what_and_errno_text() {

@@ -1,5 +1,6 @@
 //! Closing inherited fds in time that does not grow with RLIMIT_NOFILE.
 
+use super::prelude::*;
 use super::sys::{self, RawFd};
 
 /// The fds to keep, sorted, and the fallback list of open fds made before any
@@ -30,12 +31,13 @@ pub fn fallback_list() -> Option<Vec<RawFd>> {
 
 /// Lists this process's open fds from `/proc/self/fd` (`None` without /proc).
 pub fn list_open_fds() -> Option<Vec<RawFd>> {
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
-    let mut fds: Vec<RawFd> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    let listed = sys::numeric_dir_entries(c"/proc/self/fd").ok()?;
+    let mut fds: Vec<RawFd> = listed
+        .into_iter()
+        .filter_map(|fd| RawFd::try_from(fd).ok())
         .collect();
     fds.sort_unstable();
-    // read_dir's own fd was in the listing; it is closed now.
+    // The listing's own fd was in it; it is closed now.
     fds.retain(|&fd| sys::fd_is_open(fd));
     Some(fds)
 }

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod options;
 pub mod path;
 pub mod pidfile;
+pub mod prelude;
 pub mod privileges;
 pub mod readiness;
 pub(crate) mod registry;

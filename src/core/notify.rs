@@ -4,6 +4,7 @@
 
 use super::asbuf::AsBuf;
 use super::error::{show, Error, Result};
+use super::prelude::*;
 use super::sys::{self, RawFd};
 
 /// A datagram socket and the address of `NOTIFY_SOCKET`, prepared before a
@@ -25,9 +26,8 @@ impl Drop for Notifier {
 impl Notifier {
     /// The notifier for `$NOTIFY_SOCKET`, `None` when it is unset or empty.
     pub fn from_env() -> Result<Option<Notifier>> {
-        use std::os::unix::ffi::OsStrExt;
-        match std::env::var_os("NOTIFY_SOCKET") {
-            Some(v) if !v.is_empty() => Notifier::new(v.as_bytes()).map(Some),
+        match sys::getenv(c"NOTIFY_SOCKET") {
+            Some(v) if !v.is_empty() => Notifier::new(&v).map(Some),
             _ => Ok(None),
         }
     }
@@ -36,7 +36,7 @@ impl Notifier {
     pub fn new(path: &[u8]) -> Result<Notifier> {
         let name = show(path);
         // SAFETY: all-zero is a valid sockaddr_un.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        let mut addr: libc::sockaddr_un = unsafe { core::mem::zeroed() };
         addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
         if path.len() >= addr.sun_path.len() || path.is_empty() {
             return Err(Error::new(
@@ -56,7 +56,7 @@ impl Notifier {
         if path[0] == b'@' {
             addr.sun_path[0] = 0;
         }
-        let base = std::mem::size_of::<libc::sa_family_t>();
+        let base = core::mem::size_of::<libc::sa_family_t>();
         // A path is sent with its NUL; an abstract name is exactly its bytes.
         let len = base + path.len() + usize::from(path[0] == b'/');
         // SAFETY: plain socket creation.

@@ -5,12 +5,11 @@ use super::error::{show, Error, Result};
 use super::notify::Notifier;
 use super::path;
 use super::pidfile::PidFile;
+use super::prelude::*;
 use super::readiness;
 use super::signals::{self, SignalAction};
 use super::sys::{self, RawFd};
-use std::ffi::CString;
-use std::os::raw::c_int;
-use std::time::Duration;
+use core::time::Duration;
 
 /// When `open()` detaches (double-forks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,11 +123,11 @@ pub fn auto_detach() -> bool {
     if matches!(sys::fstat(0), Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFSOCK) {
         return false;
     }
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+    if sys::getenv(c"NOTIFY_SOCKET").is_some() {
         return false;
     }
-    let listen_pid = std::env::var("LISTEN_PID").ok();
-    if listen_pid.and_then(|p| p.trim().parse::<libc::pid_t>().ok()) == Some(me) {
+    let listen_pid = sys::getenv(c"LISTEN_PID");
+    if listen_pid.and_then(|p| sys::parse_decimal(p.trim_ascii())) == Some(me.into()) {
         return false;
     }
     true
@@ -416,7 +415,7 @@ impl DaemonContext {
                 })
             })
             .transpose()?;
-        sys::close(std::mem::replace(&mut self.ready_fd, dup).unwrap_or(-1));
+        sys::close(core::mem::replace(&mut self.ready_fd, dup).unwrap_or(-1));
         Ok(())
     }
 
@@ -579,7 +578,7 @@ pub(crate) fn report_ready(
     channel: Option<RawFd>,
     notifier: Option<&Notifier>,
     ready_fd: Option<RawFd>,
-) -> std::result::Result<(), (Channel, i32)> {
+) -> core::result::Result<(), (Channel, i32)> {
     if let Some(fd) = ready_fd {
         let _ = sys::write_all_nosigpipe(fd, b"\n");
         sys::close(fd);

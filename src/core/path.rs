@@ -1,8 +1,8 @@
 //! Byte-string paths: validation and the lexical cwd join of the contract.
 
 use super::error::{show, Error, Result};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+use super::prelude::*;
+use super::sys;
 
 /// Longest path accepted, with its terminating NUL (`PATH_MAX`).
 pub const PATH_MAX: usize = libc::PATH_MAX as usize;
@@ -41,13 +41,13 @@ pub fn absolute(what: &str, path: &[u8]) -> Result<CString> {
     let joined = if path[0] == b'/' {
         path.to_vec()
     } else {
-        let cwd = std::env::current_dir().map_err(|e| {
+        let cwd = sys::getcwd().map_err(|e| {
             Error::sys(
-                e.raw_os_error().unwrap_or(libc::ENOENT),
+                e,
                 format!("{what} {}: cannot read the current directory", show(path)),
             )
         })?;
-        let mut j = cwd.as_os_str().as_bytes().to_vec();
+        let mut j = cwd;
         if j.last() != Some(&b'/') {
             j.push(b'/');
         }
@@ -141,6 +141,7 @@ mod tests {
 
     #[test]
     fn relative_paths_join_the_cwd_lexically() {
+        use std::os::unix::ffi::OsStrExt;
         let cwd = std::env::current_dir().unwrap();
         let p = absolute("pidfile", b"../x.pid").unwrap();
         let mut want = cwd.as_os_str().as_bytes().to_vec();

@@ -7,11 +7,11 @@
 use super::asbuf::pid_line;
 use super::error::{show, Error, Result};
 use super::path;
+use super::prelude::*;
 use super::registry::{self, SlotId};
 use super::sys::{self, RawFd};
-use std::ffi::{CStr, CString};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use core::sync::atomic::{AtomicI64, Ordering};
+use core::time::Duration;
 
 /// How long a lock held only by `holder()` probes, or an empty file under a
 /// real lock, is waited for.
@@ -300,7 +300,7 @@ impl PidFile {
     /// `LOCK_EX|LOCK_NB`; while the conflict is only a `holder()` probe's
     /// shared lock, retries for up to ~100 ms. A real holder: `EEXIST` at once.
     fn lock_exclusive(&self, fd: RawFd) -> Result<()> {
-        let deadline = Instant::now() + PROBE_WAIT;
+        let deadline = sys::now() + PROBE_WAIT;
         loop {
             match sys::flock(fd, libc::LOCK_EX | libc::LOCK_NB) {
                 Ok(()) => return Ok(()),
@@ -310,7 +310,7 @@ impl PidFile {
             match sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB) {
                 Ok(()) => {
                     let _ = sys::flock(fd, libc::LOCK_UN);
-                    if Instant::now() >= deadline {
+                    if sys::now() >= deadline {
                         return Err(self.held_error(fd));
                     }
                     sys::sleep_ms(1);
@@ -356,13 +356,19 @@ impl Drop for PidFile {
 
 /// The largest pid the kernel hands out.
 fn pid_max() -> i64 {
-    static MAX: OnceLock<i64> = OnceLock::new();
-    *MAX.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/pid_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(4_194_304)
-    })
+    static MAX: AtomicI64 = AtomicI64::new(0);
+    match MAX.load(Ordering::Relaxed) {
+        0 => {
+            let max = sys::read_file(c"/proc/sys/kernel/pid_max", 64)
+                .ok()
+                .and_then(|s| sys::parse_decimal(s.trim_ascii()))
+                .filter(|&m| m > 0)
+                .unwrap_or(4_194_304);
+            MAX.store(max, Ordering::Relaxed);
+            max
+        }
+        max => max,
+    }
 }
 
 /// Parses pidfile contents with the strict grammar `^[1-9][0-9]*\n?$`, up to
@@ -386,7 +392,8 @@ pub fn parse_pid(bytes: &[u8], max: i64) -> Option<libc::pid_t> {
 /// (`None` when it cannot be told). For a daemon this is the process that
 /// acquired the file (its launcher), not necessarily the pid written in it.
 fn lock_placer(dev: u64, ino: u64) -> Option<libc::pid_t> {
-    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    let text = sys::read_file(c"/proc/locks", 16 << 20).ok()?;
+    let text = core::str::from_utf8(&text).ok()?;
     let (maj, min) = (libc::major(dev), libc::minor(dev));
     text.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -411,7 +418,7 @@ fn lock_placer(dev: u64, ino: u64) -> Option<libc::pid_t> {
 /// daemon whose launcher exited), else only once it stayed the same for the
 /// whole wait (a takeover writes within microseconds).
 fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid_t> {
-    let deadline = Instant::now() + PROBE_WAIT;
+    let deadline = sys::now() + PROBE_WAIT;
     let inode = sys::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
     let read = || {
         let mut buf = [0u8; 24];
@@ -436,7 +443,7 @@ fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid
         } else {
             steady = None;
         }
-        if Instant::now() >= deadline || !still_held() {
+        if sys::now() >= deadline || !still_held() {
             // Unchanged for the whole wait under a lock its live placer
             // still holds (a launcher waiting for its daemon, a locking
             // wrapper): the pid recorded in the file.
@@ -448,7 +455,8 @@ fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid
 
 /// Whether a process exists (a zombie counts as gone).
 fn process_exists(pid: libc::pid_t) -> bool {
-    match std::fs::read(format!("/proc/{pid}/stat")) {
+    let path = CString::new(format!("/proc/{pid}/stat")).unwrap_or_default();
+    match sys::read_file(&path, 4096) {
         Ok(s) => {
             let state = s
                 .iter()

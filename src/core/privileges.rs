@@ -1,7 +1,7 @@
 //! Resolving the target ids before the chroot, and the verified drop.
 
 use super::error::{Error, Result};
-use std::ffi::CStr;
+use super::prelude::*;
 
 /// The ids `open()` switches to, resolved before the chroot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +17,8 @@ pub fn lookup_user(uid: libc::uid_t) -> Result<Option<(Vec<u8>, libc::gid_t)>> {
     let mut buf = vec![0 as libc::c_char; 1024];
     loop {
         // SAFETY: all-zero is a valid passwd to be filled in.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let mut pw: libc::passwd = unsafe { core::mem::zeroed() };
+        let mut out: *mut libc::passwd = core::ptr::null_mut();
         // SAFETY: `pw`, `buf` and `out` are valid for the call; `buf.len()` is its size.
         let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
         if r == libc::ERANGE && buf.len() < 1 << 20 {
@@ -42,8 +42,7 @@ pub fn lookup_user(uid: libc::uid_t) -> Result<Option<(Vec<u8>, libc::gid_t)>> {
 
 /// `getgrouplist()` for a user name and primary gid.
 pub fn group_list(name: &[u8], gid: libc::gid_t) -> Result<Vec<libc::gid_t>> {
-    let cname =
-        std::ffi::CString::new(name).map_err(|_| Error::new(libc::EINVAL, "user name with NUL"))?;
+    let cname = CString::new(name).map_err(|_| Error::new(libc::EINVAL, "user name with NUL"))?;
     let mut n: libc::c_int = 32;
     loop {
         let mut groups = vec![0 as libc::gid_t; n as usize];

@@ -7,8 +7,9 @@
 //! failure it reports itself (status and message). EOF before that means the
 //! daemon died.
 
+use super::prelude::*;
 use super::sys::{self, RawFd};
-use std::time::{Duration, Instant};
+use core::time::Duration;
 
 /// A step after the fork that can fail (named in the launcher's message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +128,7 @@ pub fn send_pid(fd: RawFd, pid: libc::pid_t) {
 struct Watch {
     channel: RawFd,
     pidfd: RawFd,
-    deadline: Option<Instant>,
+    deadline: Option<Duration>,
 }
 
 impl Drop for Watch {
@@ -174,7 +175,7 @@ impl Watch {
         loop {
             let ms = match self.deadline {
                 Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
+                    let left = d.saturating_sub(sys::now());
                     left.as_millis().min(i32::MAX as u128) as i32
                 }
                 None => -1,
@@ -238,7 +239,7 @@ pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_
     let mut watch = Watch {
         channel: fd,
         pidfd: -1,
-        deadline: timeout.map(|t| Instant::now() + t),
+        deadline: timeout.map(|t| sys::now() + t),
     };
     let mut daemon = None;
     let mut exec_pending = false;

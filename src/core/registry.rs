@@ -7,11 +7,11 @@
 //! atomics so a signal handler never sees a half-written slot.
 
 use super::asbuf::pid_line;
+use super::prelude::*;
 use super::sys::{self, RawFd};
-use std::cell::UnsafeCell;
-use std::ffi::CStr;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use core::cell::UnsafeCell;
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// How many distinct pidfiles one process can hold at once.
 pub(crate) const SLOTS: usize = 16;
@@ -77,12 +77,34 @@ const EMPTY: Slot = Slot {
 };
 
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
-static LOCK: Mutex<()> = Mutex::new(());
-static ATEXIT: Once = Once::new();
+static LOCK: RawMutex = RawMutex(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+/// Whether the atexit handler is registered (changed under LOCK only).
+static ATEXIT: AtomicBool = AtomicBool::new(false);
+
+/// A pthread mutex in a static.
+struct RawMutex(UnsafeCell<libc::pthread_mutex_t>);
+
+// SAFETY: a pthread mutex is made to be shared between threads; it is only
+// used through pthread_mutex_lock/unlock, never moved.
+unsafe impl Sync for RawMutex {}
+
+/// Holding the registry's lock; dropping it unlocks.
+pub struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: a Guard exists only while this thread holds LOCK.
+        unsafe { libc::pthread_mutex_unlock(LOCK.0.get()) };
+    }
+}
 
 /// Serialises changes to the registry by normal (not signal-handler) code.
-pub fn lock() -> MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+pub fn lock() -> Guard {
+    // SAFETY: LOCK is a static, statically initialised mutex; a default
+    // mutex does not fail to lock except on deadlock, which the registry's
+    // callers (which never hold a Guard while locking) cannot cause.
+    unsafe { libc::pthread_mutex_lock(LOCK.0.get()) };
+    Guard(())
 }
 
 /// A handle's share of one held lock: the slot index and its generation.
@@ -112,7 +134,7 @@ impl Slot {
 }
 
 /// Finds the live slot for a locked inode owned by this process.
-pub fn find(_guard: &MutexGuard<'_, ()>, dev: u64, ino: u64) -> Option<SlotId> {
+pub fn find(_guard: &Guard, dev: u64, ino: u64) -> Option<SlotId> {
     let me = sys::getpid();
     TABLE
         .iter()
@@ -126,25 +148,19 @@ pub fn find(_guard: &MutexGuard<'_, ()>, dev: u64, ino: u64) -> Option<SlotId> {
 }
 
 /// Adds one more sharer to a live slot.
-pub fn share(_guard: &MutexGuard<'_, ()>, id: SlotId) {
+pub fn share(_guard: &Guard, id: SlotId) {
     if let Some(s) = live(id) {
         s.refs.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Records a newly locked pidfile; `None` when the table is full.
-pub fn insert(
-    _guard: &MutexGuard<'_, ()>,
-    path: &CStr,
-    fd: RawFd,
-    dev: u64,
-    ino: u64,
-) -> Option<SlotId> {
-    ATEXIT.call_once(|| {
+pub fn insert(_guard: &Guard, path: &CStr, fd: RawFd, dev: u64, ino: u64) -> Option<SlotId> {
+    if !ATEXIT.swap(true, Ordering::Relaxed) {
         // SAFETY: `release_all_at_exit` is an `extern "C" fn()` that never
         // unwinds; registering it has no other requirement.
         unsafe { libc::atexit(release_all_at_exit) };
-    });
+    }
     let bytes = path.to_bytes_with_nul();
     if bytes.len() > PATH_CAP {
         return None;
@@ -199,7 +215,7 @@ pub fn owned_here(id: SlotId) -> bool {
 
 /// Drops one sharer; the last one releases the file (when this process owns
 /// it) or just closes this process's copy of the fd (a forked child).
-pub fn unshare(_guard: &MutexGuard<'_, ()>, id: SlotId) {
+pub fn unshare(_guard: &Guard, id: SlotId) {
     let Some(s) = live(id) else {
         return;
     };

@@ -1,10 +1,10 @@
 //! The signal map: validation, installation, and the TERMINATE action.
 
 use super::error::{Error, Result};
+use super::prelude::*;
 use super::registry;
 use super::sys::{self, RawFd};
-use std::os::raw::c_int;
-use std::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, Ordering};
 
 /// What `open()` does with one signal.
 #[derive(Debug, Clone, Copy)]
@@ -187,7 +187,7 @@ pub fn prepare(map: &[(c_int, SignalAction)]) -> Vec<Prepared> {
     map.iter()
         .map(|&(sig, action)| {
             // SAFETY: `sigaction` is plain old data; all-zero is a valid value.
-            let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+            let mut sa: libc::sigaction = unsafe { core::mem::zeroed() };
             let (handler, flags) = match action {
                 SignalAction::Default => (libc::SIG_DFL, 0),
                 SignalAction::Ignore => (libc::SIG_IGN, 0),
@@ -217,10 +217,10 @@ pub fn prepare(map: &[(c_int, SignalAction)]) -> Vec<Prepared> {
 }
 
 /// Installs prepared actions. Async-signal-safe. On failure: (signal, errno).
-pub fn install(prepared: &[Prepared]) -> std::result::Result<(), (c_int, i32)> {
+pub fn install(prepared: &[Prepared]) -> core::result::Result<(), (c_int, i32)> {
     for p in prepared {
         // SAFETY: `p.sa` is a fully initialised sigaction.
-        if unsafe { libc::sigaction(p.sig, &p.sa, std::ptr::null_mut()) } != 0 {
+        if unsafe { libc::sigaction(p.sig, &p.sa, core::ptr::null_mut()) } != 0 {
             return Err((p.sig, errno::errno().0));
         }
     }
@@ -230,7 +230,7 @@ pub fn install(prepared: &[Prepared]) -> std::result::Result<(), (c_int, i32)> {
 /// Sets the signal mask (whole process: one thread). Async-signal-safe.
 pub fn set_mask(how: c_int, set: &libc::sigset_t) -> libc::sigset_t {
     // SAFETY: all-zero is a valid sigset_t to receive the old mask.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: `set` and `old` are valid sigset_t values.
     unsafe { libc::sigprocmask(how, set, &mut old) };
     old
@@ -239,7 +239,7 @@ pub fn set_mask(how: c_int, set: &libc::sigset_t) -> libc::sigset_t {
 /// A full signal set.
 pub fn full_set() -> libc::sigset_t {
     // SAFETY: all-zero is a valid sigset_t; sigfillset initialises it.
-    let mut s: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut s: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: `s` is a valid sigset_t.
     unsafe { libc::sigfillset(&mut s) };
     s
@@ -248,7 +248,7 @@ pub fn full_set() -> libc::sigset_t {
 /// An empty signal set.
 pub fn empty_set() -> libc::sigset_t {
     // SAFETY: all-zero is a valid sigset_t; sigemptyset initialises it.
-    let mut s: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut s: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: `s` is a valid sigset_t.
     unsafe { libc::sigemptyset(&mut s) };
     s
@@ -265,16 +265,16 @@ pub fn terminate(sig: c_int) -> ! {
     }
     if (1..=sigrtmax()).contains(&sig) && sig != libc::SIGKILL && sig != libc::SIGSTOP {
         // SAFETY: all-zero is a valid sigaction; SIG_DFL with an empty mask.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        let mut sa: libc::sigaction = unsafe { core::mem::zeroed() };
         sa.sa_sigaction = libc::SIG_DFL;
         // SAFETY: valid sigaction/sigset pointers; these calls are async-signal-safe.
         unsafe {
             libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-            let mut only: libc::sigset_t = std::mem::zeroed();
+            libc::sigaction(sig, &sa, core::ptr::null_mut());
+            let mut only: libc::sigset_t = core::mem::zeroed();
             libc::sigemptyset(&mut only);
             libc::sigaddset(&mut only, sig);
-            libc::sigprocmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
+            libc::sigprocmask(libc::SIG_UNBLOCK, &only, core::ptr::null_mut());
             libc::raise(sig);
         }
     }

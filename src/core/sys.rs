@@ -5,12 +5,13 @@
 //! "async-signal-safe" may be used between `fork()` and readiness, and in
 //! signal handlers.
 
-use std::ffi::CStr;
-use std::os::raw::c_int;
+use super::prelude::*;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 pub type RawFd = c_int;
 /// A failed system call's errno.
-pub type SysResult<T> = std::result::Result<T, i32>;
+pub type SysResult<T> = core::result::Result<T, i32>;
 
 fn errno() -> i32 {
     errno::errno().0
@@ -56,7 +57,7 @@ pub fn close(fd: RawFd) {
 
 fn zeroed_stat() -> libc::stat {
     // SAFETY: `struct stat` is plain old data; all-zero is a valid value.
-    unsafe { std::mem::zeroed() }
+    unsafe { core::mem::zeroed() }
 }
 
 /// `fstat(2)`. Async-signal-safe.
@@ -314,7 +315,109 @@ pub fn exit_now(status: c_int) -> ! {
 
 /// Sleeps for `ms` milliseconds (a short back-off; never a synchronisation).
 pub fn sleep_ms(ms: u64) {
-    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let mut t = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as _,
+    };
+    // SAFETY: both pointers are to the same valid timespec; an interrupted
+    // sleep continues with the time that is left.
+    while unsafe { libc::nanosleep(&t, &mut t) } == -1 && errno() == libc::EINTR {}
+}
+
+/// The time on the monotonic clock (`CLOCK_MONOTONIC`), for deadlines.
+/// Async-signal-safe.
+pub fn now() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Reads a whole file (a small one: /proc files), up to `max` bytes.
+pub fn read_file(path: &CStr, max: usize) -> SysResult<Vec<u8>> {
+    let fd = open(path, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let r = loop {
+        match read(fd, &mut chunk) {
+            Ok(0) => break Ok(out),
+            Ok(n) if out.len() + n <= max => out.extend_from_slice(&chunk[..n]),
+            Ok(_) => break Err(libc::EFBIG),
+            Err(e) => break Err(e),
+        }
+    };
+    close(fd);
+    r
+}
+
+/// The names of a directory's entries that are decimal numbers (the fds in
+/// `/proc/self/fd`, the threads in `/proc/self/task`), in directory order.
+/// The directory's own fd is among them when `path` is `/proc/self/fd`.
+pub fn numeric_dir_entries(path: &CStr) -> SysResult<Vec<i64>> {
+    // SAFETY: `path` is NUL-terminated; a non-NULL DIR is read and closed
+    // once, and each entry's name is a NUL-terminated array inside it.
+    unsafe {
+        let dir = libc::opendir(path.as_ptr());
+        if dir.is_null() {
+            return Err(errno());
+        }
+        let mut out = Vec::new();
+        loop {
+            let ent = libc::readdir(dir);
+            if ent.is_null() {
+                break;
+            }
+            let name = CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes();
+            if let Some(n) = parse_decimal(name) {
+                out.push(n);
+            }
+        }
+        libc::closedir(dir);
+        Ok(out)
+    }
+}
+
+/// Parses `[0-9]+` (no sign, no spaces) that fits an i64.
+pub fn parse_decimal(s: &[u8]) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.iter().try_fold(0i64, |v, &d| {
+        d.is_ascii_digit()
+            .then(|| v.checked_mul(10)?.checked_add(i64::from(d - b'0')))?
+    })
+}
+
+/// An environment variable's value, `None` when unset.
+pub fn getenv(name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: `name` is NUL-terminated; the value is copied at once. (The
+    // library refuses to daemonize a process with threads, and changes the
+    // environment only in the daemon.)
+    unsafe {
+        let v = libc::getenv(name.as_ptr());
+        (!v.is_null()).then(|| CStr::from_ptr(v).to_bytes().to_vec())
+    }
+}
+
+/// `setenv(3)`, replacing any value.
+pub fn setenv(name: &CStr, value: &CStr) -> SysResult<()> {
+    // SAFETY: both strings are NUL-terminated; see `getenv` on threads.
+    check(unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) }).map(drop)
+}
+
+/// The current directory (`getcwd(3)`).
+pub fn getcwd() -> SysResult<Vec<u8>> {
+    let mut buf = alloc::vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: the buffer is writable for its length.
+    if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
+        return Err(errno());
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    buf.truncate(len);
+    Ok(buf)
 }
 
 /// `RLIMIT_NOFILE`'s soft limit. Async-signal-safe.
@@ -338,11 +441,11 @@ pub fn write_all_nosigpipe(fd: RawFd, buf: &[u8]) -> SysResult<()> {
     // SAFETY: sigset_t values are initialised by sigemptyset before use; all
     // calls take valid pointers and are async-signal-safe.
     unsafe {
-        let mut pipe: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
+        let mut pipe: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut pipe);
         libc::sigaddset(&mut pipe, libc::SIGPIPE);
-        let mut pending: libc::sigset_t = std::mem::zeroed();
+        let mut pending: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut pending);
         libc::sigpending(&mut pending);
         let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
@@ -353,9 +456,9 @@ pub fn write_all_nosigpipe(fd: RawFd, buf: &[u8]) -> SysResult<()> {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
-            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+            libc::sigtimedwait(&pipe, core::ptr::null_mut(), &zero);
         }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
         r
     }
 }

@@ -1,20 +1,73 @@
 //! The one panic boundary, errno, and `d3143_last_error()`.
 
+use crate::core::prelude::*;
 use crate::core::Error;
-use std::cell::RefCell;
-use std::ffi::{CStr, CString};
-use std::os::raw::c_char;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use ::core::sync::atomic::{AtomicUsize, Ordering};
 
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+/// The thread-specific key of `d3143_last_error()`'s message: a `CString`
+/// per thread, freed when the thread exits (a pthread key rather than a Rust
+/// thread-local: the library is `#![no_std]`). 0 until created.
+static LAST_ERROR_KEY: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn free_message(p: *mut libc::c_void) {
+    // SAFETY: the key's values are only ever pointers from CString::into_raw.
+    drop(unsafe { CString::from_raw(p.cast()) });
+}
+
+/// The key, created on first use (`None` if the system has no key left).
+fn last_error_key() -> Option<libc::pthread_key_t> {
+    // Stored as key + 1, so that 0 means "not created yet".
+    let stored = LAST_ERROR_KEY.load(Ordering::Acquire);
+    if stored != 0 {
+        return Some((stored - 1) as libc::pthread_key_t);
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is writable; `free_message` matches the destructor type.
+    if unsafe { libc::pthread_key_create(&mut key, Some(free_message)) } != 0 {
+        return None;
+    }
+    match LAST_ERROR_KEY.compare_exchange(0, key as usize + 1, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => Some(key),
+        Err(winner) => {
+            // Another thread created one first: use that one.
+            // SAFETY: `key` was created above and never used.
+            unsafe { libc::pthread_key_delete(key) };
+            Some((winner - 1) as libc::pthread_key_t)
+        }
+    }
 }
 
 /// Records a failure for the calling thread: errno and the message.
 pub(crate) fn set_error(e: &Error) {
-    let msg = CString::new(e.message().replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
+    if let Some(key) = last_error_key() {
+        let msg = CString::new(e.message().replace('\0', "\\0")).unwrap_or_default();
+        // SAFETY: the key exists; the old value (NULL or from into_raw) is
+        // replaced first and then freed, so the thread never sees it freed.
+        unsafe {
+            let old = libc::pthread_getspecific(key);
+            if libc::pthread_setspecific(key, msg.into_raw().cast()) != 0 {
+                // Out of memory for the slot: the old message stays.
+                return errno::set_errno(errno::Errno(e.errno()));
+            }
+            if !old.is_null() {
+                free_message(old);
+            }
+        }
+    }
     errno::set_errno(errno::Errno(e.errno()));
+}
+
+/// Runs `body`; a panic is caught (`Err`) where the build can unwind. In a
+/// `panic = "abort"` build a panic never returns: see `crate::rt`.
+#[cfg(panic = "unwind")]
+fn catch<T>(body: impl FnOnce() -> T) -> Result<T, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(drop)
+}
+
+#[cfg(not(panic = "unwind"))]
+fn catch<T>(body: impl FnOnce() -> T) -> Result<T, ()> {
+    Ok(body())
 }
 
 /// Runs an entry point's body: `Ok` is returned as is; an error or a panic
@@ -24,7 +77,7 @@ pub(crate) fn set_error(e: &Error) {
 /// way to success, such as a probe, must not show through).
 pub(crate) fn call<T>(failed: T, body: impl FnOnce() -> Result<T, Error>) -> T {
     let saved = errno::errno();
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch(body) {
         Ok(Ok(v)) => {
             errno::set_errno(saved);
             v
@@ -33,7 +86,7 @@ pub(crate) fn call<T>(failed: T, body: impl FnOnce() -> Result<T, Error>) -> T {
             set_error(&e);
             failed
         }
-        Err(_) => {
+        Err(()) => {
             set_error(&Error::new(
                 libc::EFAULT,
                 "internal error in libdaemon3143 (a bug: please report it)",
@@ -52,7 +105,7 @@ pub(crate) fn call_int(body: impl FnOnce() -> Result<(), Error>) -> i32 {
 /// `fallback` returned, errno and the message left untouched.
 pub(crate) fn call_quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     let saved = errno::errno();
-    let r = catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback);
+    let r = catch(body).unwrap_or(fallback);
     errno::set_errno(saved);
     r
 }
@@ -104,5 +157,16 @@ pub(crate) unsafe fn free_handle<T>(p: *mut T) {
 #[no_mangle]
 pub extern "C" fn d3143_last_error() -> *const c_char {
     static EMPTY: &CStr = c"";
-    call_quiet(EMPTY.as_ptr(), || LAST_ERROR.with(|l| l.borrow().as_ptr()))
+    call_quiet(EMPTY.as_ptr(), || {
+        let Some(key) = last_error_key() else {
+            return EMPTY.as_ptr();
+        };
+        // SAFETY: the key exists; its value is NULL or a live CString's pointer.
+        let p = unsafe { libc::pthread_getspecific(key) };
+        if p.is_null() {
+            EMPTY.as_ptr()
+        } else {
+            p.cast_const().cast()
+        }
+    })
 }

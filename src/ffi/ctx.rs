@@ -1,11 +1,10 @@
 //! `d3143_ctx`: the C face of [`crate::core::DaemonContext`].
 
 use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
+use crate::core::prelude::*;
 use crate::core::{self, DaemonContext, Detach, Error, ReadyMode, SignalAction};
-use std::ffi::CString;
-use std::os::raw::{c_char, c_int};
-use std::ptr;
-use std::time::Duration;
+use ::core::ptr;
+use ::core::time::Duration;
 
 /// Never detach: `d3143_ctx_open()` runs every step in the calling process.
 pub const D3143_DETACH_NEVER: c_int = 0;

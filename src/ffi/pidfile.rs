@@ -1,9 +1,9 @@
 //! `d3143_pidfile`: the C face of [`crate::core::PidFile`].
 
 use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
+use crate::core::prelude::*;
 use crate::core::{holder, PidFile};
-use std::os::raw::{c_char, c_int};
-use std::ptr;
+use ::core::ptr;
 
 /// A pidfile: an exclusive `flock(2)` on a file holding the owner's pid.
 /// Create with `d3143_pidfile_new()`, free with `d3143_pidfile_free()`.

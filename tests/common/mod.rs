@@ -30,12 +30,21 @@ fn binary_name() -> String {
         .map_or(stem.clone(), |(n, _)| n.to_string())
 }
 
-/// A staged lib dir holding `libdaemon3143.so`, `.so.0` and `.a`.
+/// A staged lib dir holding `libdaemon3143.so`, `.so.0` and `.a`: the ones
+/// `cargo test` built (`panic = "unwind"`, std linked), or with
+/// `D3143_TEST_LIBDIR=target/release` the release build (`#![no_std]`,
+/// `panic = "abort"`: what is installed). `make check` runs both.
 pub fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let prof = profile_dir();
-        let dir = prof.join("c-tests").join(binary_name()).join("lib");
+        let prof = match std::env::var_os("D3143_TEST_LIBDIR") {
+            Some(d) => root().join(d),
+            None => profile_dir(),
+        };
+        let dir = profile_dir()
+            .join("c-tests")
+            .join(binary_name())
+            .join("lib");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         // `cargo test` refreshes deps/; `cargo build` the uplifted copy: take

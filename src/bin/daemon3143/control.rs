@@ -3,10 +3,10 @@
 //! pid only while the lock is held (a stale file names nobody).
 
 use crate::cli::{signal_name, Stop};
+use crate::d3143::error::strerror;
+use crate::d3143::{self, sys};
 use crate::os;
 use crate::Fail;
-use daemon3143::core::error::strerror;
-use daemon3143::core::{self as d3143, sys};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! The few system calls the tool needs beyond the library's core: name
 //! lookups, pidfds, and removing a pidfile nobody holds.
 
-use daemon3143::core::error::strerror;
-use daemon3143::core::sys::{self, RawFd};
+use crate::d3143::error::strerror;
+use crate::d3143::sys::{self, RawFd};
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 

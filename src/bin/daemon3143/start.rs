@@ -11,11 +11,11 @@
 //! exec'd. A failed exec is reported to the launcher, which exits 127 or 126.
 
 use crate::cli::Start;
+use crate::d3143::error::strerror;
+use crate::d3143::sys::{self, RawFd};
+use crate::d3143::{self, DaemonContext, Detach, ReadyMode};
 use crate::os::{self, errno};
 use crate::Fail;
-use daemon3143::core::error::strerror;
-use daemon3143::core::sys::{self, RawFd};
-use daemon3143::core::{self as d3143, DaemonContext, Detach, ReadyMode};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
