@@ -290,6 +290,8 @@ def size_breakdown():
         sym = p[3]
         if re.search(r"gimli|addr2line|backtrace|rustc_demangle|miniz_oxide|object::|symbolize", sym):
             c = "Rust std's backtrace printer (gimli, addr2line, rustc_demangle, miniz_oxide), linked in by std's panic hook"
+        elif p[2] in "bB" and "daemon3143::" in sym:
+            c = f"daemon3143 zero-initialised data (.bss, not in the file): {sym.strip()}"
         elif p[2] in "dD" and "daemon3143::" in sym:
             c = f"daemon3143 initialised data: {sym.strip()}"
         elif "daemon3143::" in sym or sym.startswith("d3143_"):

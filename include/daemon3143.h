@@ -8,6 +8,9 @@
  * Conventions: every int function returns 0 on success, -1 on failure with
  * errno set; pointer functions return NULL with errno set. d3143_last_error()
  * gives a message naming the path, fd, signal, step or pid involved.
+ * No Rust panic unwinds into C: should a bug panic anyway, the release build
+ * writes "libdaemon3143: internal error ..." to stderr and aborts, as a
+ * failed assert() does (a debug build fails the call with EFAULT instead).
  * Link with `pkg-config --cflags --libs daemon3143`.
  */
 
