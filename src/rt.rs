@@ -99,9 +99,44 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 // this build, except a thread cancellation (a forced unwind) passing through
 // the library: the C personality routine of the statically linked libgcc_eh
 // runs the cleanups for it as it does for C code compiled with -fexceptions.
-// The alias is resolved by the assembler, so no such symbol is exported.
+// `rust_eh_personality` is therefore a hidden (never exported) tail call to
+// it, defined here so that builds without LTO link too (their alloc/core
+// objects name it). Elsewhere an assembler alias covers the LTO build (the
+// release profile), where every reference is in this crate's one object.
+#[cfg(target_arch = "x86_64")]
+::core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,@function",
+    "rust_eh_personality:",
+    "    jmp {personality}@PLT",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+    personality = sym __gcc_personality_v0,
+);
+
+#[cfg(target_arch = "aarch64")]
+::core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",%progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,%function",
+    "rust_eh_personality:",
+    "    b {personality}",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+    personality = sym __gcc_personality_v0,
+);
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 ::core::arch::global_asm!(
     ".globl rust_eh_personality",
     ".hidden rust_eh_personality",
     ".set rust_eh_personality, __gcc_personality_v0",
 );
+
+extern "C" {
+    /// libgcc's personality routine for C code (unwind-c.c), from libgcc_eh.
+    fn __gcc_personality_v0();
+}
