@@ -557,7 +557,7 @@ is a child subreaper and reaps every process of a run before the next starts
 Contenders: **libdaemon3143**: `bench/launch_lib.c`, `d3143_ctx_new()`,
 `DETACH_ALWAYS`, no pidfile, `d3143_ctx_open()`, linked against the shared
 library as a C program would be; **libdaemon3143 (static)**: the same program
-linked with `libdaemon3143.a` and the unwinder linked statically (`-lgcc_eh`),
+linked with `libdaemon3143.a` and libgcc_eh linked statically (`-lgcc_eh`),
 no target applies, shown to separate the cost of loading the library from the cost of
 its code; **C floor**: `bench/launch_floor.c` (fork, setsid, fork, chdir, umask,
 close_range around the two kept fds, dup2 /dev/null onto 0-2, a readiness pipe,

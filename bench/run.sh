@@ -72,7 +72,7 @@ CFLAGS="-O2 -Wall -Wextra -Iinclude"
 LIBLINK="-L$OUT/lib -Wl,-rpath,$OUT/lib -ldaemon3143"
 $CC $CFLAGS -o "$OUT/driver" bench/driver.c $LIBLINK -ldaemon -lbsd
 $CC $CFLAGS -o "$OUT/launch_lib" bench/launch_lib.c $LIBLINK
-# The same program with the static library and a static unwinder: no
+# The same program with the static library and a static libgcc_eh: no
 # libdaemon3143.so and no libgcc_s.so to load.
 $CC $CFLAGS -o "$OUT/launch_lib_static" bench/launch_lib.c "$OUT/lib/libdaemon3143.a" \
 	-static-libgcc -Wl,--gc-sections -Wl,-Bstatic -lgcc_eh -Wl,-Bdynamic

@@ -95,6 +95,51 @@ fn soname_is_libdaemon3143_so_0() {
 }
 
 #[test]
+fn release_build_needs_only_libc_and_carries_no_rust_std() {
+    // The debug build `cargo test` links has std (to catch panics); what is
+    // installed is the release build, staged by `make check` with
+    // D3143_TEST_LIBDIR=target/release.
+    if std::env::var_os("D3143_TEST_LIBDIR").is_none() {
+        println!(
+            "SKIP release_build_needs_only_libc_and_carries_no_rust_std: \
+             runs against the release build (D3143_TEST_LIBDIR, as make check sets)"
+        );
+        return;
+    }
+    if !have(
+        "readelf",
+        "release_build_needs_only_libc_and_carries_no_rust_std",
+    ) || !have(
+        "nm",
+        "release_build_needs_only_libc_and_carries_no_rust_std",
+    ) {
+        return;
+    }
+    let dynamic = stdout_of(Command::new("readelf").arg("-d").arg(shared_lib()));
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(
+        needed.len() == 1 && needed[0].contains("[libc.so.6]"),
+        "the release build must need the C library only (no libgcc_s, no ld.so):\n{dynamic}"
+    );
+    // The symbol table (the staged build is not stripped): Rust std's panic
+    // hook and backtrace printer must not be in it.
+    let syms = stdout_of(Command::new("nm").arg("-C").arg(shared_lib()));
+    let std_syms: Vec<&str> = syms
+        .lines()
+        .filter(|l| {
+            ["std::", "gimli::", "addr2line::", "rustc_demangle"]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .take(10)
+        .collect();
+    assert!(
+        std_syms.is_empty(),
+        "Rust std linked into the release build: {std_syms:?}"
+    );
+}
+
+#[test]
 fn exports_only_d3143_symbols_and_exactly_the_header_s() {
     if !have("nm", "exports_only_d3143_symbols_and_exactly_the_header_s") {
         return;
