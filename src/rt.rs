@@ -6,6 +6,7 @@ use ::core::alloc::{GlobalAlloc, Layout};
 use ::core::fmt::Write;
 use ::core::panic::PanicInfo;
 use ::core::ptr;
+use ::core::sync::atomic::{AtomicBool, Ordering};
 
 /// The C library's allocator: what the library allocates shows up in the
 /// program's own malloc statistics, hooks and leak checkers.
@@ -80,29 +81,36 @@ unsafe impl GlobalAlloc for Malloc {
 static ALLOCATOR: Malloc = Malloc;
 
 /// A panic is a bug in the library: one line on stderr, then `abort()` (no
-/// allocation, so it works whatever state the heap is in).
+/// allocation, so it works whatever state the heap is in). A panic while
+/// that line is formatted aborts at once.
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    let mut line = AsBuf::<512>::new();
-    line.push(b"libdaemon3143: internal error (a bug: please report it): ");
-    let _ = write!(line, "{info}");
-    line.push(b"\n");
-    // SAFETY: write(2) and abort(3) on plain data; nothing else runs.
-    unsafe {
-        libc::write(2, line.as_bytes().as_ptr().cast(), line.as_bytes().len());
-        libc::abort()
+    static PANICKING: AtomicBool = AtomicBool::new(false);
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        let mut line = AsBuf::<512>::new();
+        line.push(b"libdaemon3143: internal error (a bug: please report it): ");
+        let _ = write!(line, "{}", info.message());
+        if let Some(at) = info.location() {
+            let _ = write!(line, " at {at}");
+        }
+        line.push(b"\n");
+        // SAFETY: write(2) of a buffer valid for its length.
+        unsafe { libc::write(2, line.as_bytes().as_ptr().cast(), line.as_bytes().len()) };
     }
+    // SAFETY: abort(3) has no preconditions.
+    unsafe { libc::abort() }
 }
 
 // The precompiled `core` and `alloc` contain unwinding cleanup code naming
 // Rust's personality routine, which only std provides. Nothing unwinds in
-// this build, except a thread cancellation (a forced unwind) passing through
-// the library: the C personality routine of the statically linked libgcc_eh
-// runs the cleanups for it as it does for C code compiled with -fexceptions.
-// `rust_eh_personality` is therefore a hidden (never exported) tail call to
-// it, defined here so that builds without LTO link too (their alloc/core
-// objects name it). Elsewhere an assembler alias covers the LTO build (the
-// release profile), where every reference is in this crate's one object.
+// this build (a panic aborts; the entry points hold thread cancellation off,
+// see `NoCancel`), so any personality routine that handles cleanups will do:
+// `rust_eh_personality` is a hidden (never exported) tail call to libgcc's C
+// one (from the statically linked libgcc_eh), defined here so that builds
+// without LTO link too (their alloc/core objects name it). On other
+// architectures an assembler alias covers the LTO build (the release
+// profile), where every reference is in this crate's one object; it is
+// checked on x86_64 only.
 #[cfg(target_arch = "x86_64")]
 ::core::arch::global_asm!(
     ".pushsection .text.rust_eh_personality,\"ax\",@progbits",

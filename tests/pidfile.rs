@@ -301,6 +301,12 @@ fn lifecycle_in_c() {
 }
 
 #[test]
+fn a_thread_cancelled_inside_acquire_finishes_it_and_leaves_the_library_usable() {
+    let d = TempDir::new("pf-cancel");
+    run_checked("pidfile_cancel", d.path());
+}
+
+#[test]
 fn bad_input_in_c() {
     let d = TempDir::new("pf-bad");
     run_checked("pidfile_badinput", d.path());

@@ -315,13 +315,18 @@ pub fn exit_now(status: c_int) -> ! {
 
 /// Sleeps for `ms` milliseconds (a short back-off; never a synchronisation).
 pub fn sleep_ms(ms: u64) {
-    let mut t = libc::timespec {
+    let mut left = libc::timespec {
         tv_sec: (ms / 1000) as libc::time_t,
         tv_nsec: ((ms % 1000) * 1_000_000) as _,
     };
-    // SAFETY: both pointers are to the same valid timespec; an interrupted
-    // sleep continues with the time that is left.
-    while unsafe { libc::nanosleep(&t, &mut t) } == -1 && errno() == libc::EINTR {}
+    loop {
+        let req = left;
+        // SAFETY: two distinct valid timespecs; an interrupted sleep goes on
+        // with the time that is left.
+        if unsafe { libc::nanosleep(&req, &mut left) } == 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
 }
 
 /// The time on the monotonic clock (`CLOCK_MONOTONIC`), for deadlines.
@@ -366,17 +371,60 @@ pub fn numeric_dir_entries(path: &CStr) -> SysResult<Vec<i64>> {
         }
         let mut out = Vec::new();
         loop {
+            // readdir's end of directory and its error differ only in errno.
+            errno::set_errno(errno::Errno(0));
             let ent = libc::readdir(dir);
             if ent.is_null() {
+                let e = errno();
+                if e != 0 {
+                    libc::closedir(dir);
+                    return Err(e);
+                }
                 break;
             }
-            let name = CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes();
+            // Through a raw pointer: the record may be shorter than d_name's
+            // declared 256 bytes.
+            let name = CStr::from_ptr(core::ptr::addr_of!((*ent).d_name).cast()).to_bytes();
             if let Some(n) = parse_decimal(name) {
                 out.push(n);
             }
         }
         libc::closedir(dir);
         Ok(out)
+    }
+}
+
+extern "C" {
+    // Not in the libc crate for Linux; glibc and musl both have it.
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+}
+
+/// `PTHREAD_CANCEL_DISABLE` (glibc and musl).
+const PTHREAD_CANCEL_DISABLE: c_int = 1;
+
+/// Thread cancellation held off while this lives. A thread cancelled inside
+/// the library would run none of its cleanups (its frames have none in a
+/// `panic = "abort"` build) and leave the registry's lock held and fds open;
+/// a cancellation requested meanwhile acts at the caller's next cancellation
+/// point instead. (Not for signal handlers: pthread_setcancelstate is not
+/// async-signal-safe.)
+pub struct NoCancel(c_int);
+
+impl NoCancel {
+    /// Disables cancellation for the calling thread until dropped.
+    pub fn hold() -> NoCancel {
+        let mut old = 0;
+        // SAFETY: `old` is a valid int to write the previous state to.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+        NoCancel(old)
+    }
+}
+
+impl Drop for NoCancel {
+    fn drop(&mut self) {
+        let mut ignored = 0;
+        // SAFETY: restores the state saved by `new`; `ignored` is writable.
+        unsafe { pthread_setcancelstate(self.0, &mut ignored) };
     }
 }
 
@@ -413,7 +461,11 @@ pub fn getcwd() -> SysResult<Vec<u8>> {
     let mut buf = alloc::vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: the buffer is writable for its length.
     if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
-        return Err(errno());
+        // A longer one could not be joined with a path anyway.
+        return Err(match errno() {
+            libc::ERANGE => libc::ENAMETOOLONG,
+            e => e,
+        });
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     buf.truncate(len);

@@ -1,6 +1,7 @@
 //! The one panic boundary, errno, and `d3143_last_error()`.
 
 use crate::core::prelude::*;
+use crate::core::sys::NoCancel;
 use crate::core::Error;
 use ::core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -46,8 +47,14 @@ pub(crate) fn set_error(e: &Error) {
         // replaced first and then freed, so the thread never sees it freed.
         unsafe {
             let old = libc::pthread_getspecific(key);
-            if libc::pthread_setspecific(key, msg.into_raw().cast()) != 0 {
-                // Out of memory for the slot: the old message stays.
+            let new = msg.into_raw();
+            if libc::pthread_setspecific(key, new.cast()) != 0 {
+                // No memory for the thread's slot: no message rather than an
+                // unrelated old one.
+                drop(CString::from_raw(new));
+                if !old.is_null() && libc::pthread_setspecific(key, ::core::ptr::null()) == 0 {
+                    free_message(old);
+                }
                 return errno::set_errno(errno::Errno(e.errno()));
             }
             if !old.is_null() {
@@ -77,6 +84,7 @@ fn catch<T>(body: impl FnOnce() -> T) -> Result<T, ()> {
 /// way to success, such as a probe, must not show through).
 pub(crate) fn call<T>(failed: T, body: impl FnOnce() -> Result<T, Error>) -> T {
     let saved = errno::errno();
+    let _no_cancel = NoCancel::hold();
     match catch(body) {
         Ok(Ok(v)) => {
             errno::set_errno(saved);
@@ -104,6 +112,13 @@ pub(crate) fn call_int(body: impl FnOnce() -> Result<(), Error>) -> i32 {
 /// Runs a body that cannot fail (getters, free): a panic is swallowed and
 /// `fallback` returned, errno and the message left untouched.
 pub(crate) fn call_quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    let _no_cancel = NoCancel::hold();
+    call_signal_safe(fallback, body)
+}
+
+/// [`call_quiet`] for a body that may run in a signal handler: cancellation
+/// is left alone (changing it is not async-signal-safe).
+pub(crate) fn call_signal_safe<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     let saved = errno::errno();
     let r = catch(body).unwrap_or(fallback);
     errno::set_errno(saved);

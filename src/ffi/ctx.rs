@@ -1,6 +1,8 @@
 //! `d3143_ctx`: the C face of [`crate::core::DaemonContext`].
 
-use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
+use super::boundary::{
+    bytes_arg, call, call_int, call_quiet, call_signal_safe, free_handle, handle_mut, null,
+};
 use crate::core::prelude::*;
 use crate::core::{self, DaemonContext, Detach, Error, ReadyMode, SignalAction};
 use ::core::ptr;
@@ -538,5 +540,5 @@ pub unsafe extern "C" fn d3143_ctx_close(ctx: *mut d3143_ctx) -> c_int {
 /// that are no signal are not raised). Never returns.
 #[no_mangle]
 pub extern "C" fn d3143_terminate(signum: c_int) {
-    call_quiet((), || core::terminate(signum))
+    call_signal_safe((), || core::terminate(signum))
 }
