@@ -50,6 +50,8 @@ impl fmt::Display for Error {
     }
 }
 
+impl core::error::Error for Error {}
+
 /// The result type of the core.
 pub type Result<T> = core::result::Result<T, Error>;
 
