@@ -7,7 +7,7 @@
 //! How a panic (a bug) is handled depends on the build's panic strategy:
 //!
 //! - `panic = "abort"` (release builds, what is installed): no std at all.
-//!   [`rt`] provides the allocator (the C library's `malloc`) and the panic
+//!   `src/rt.rs` provides the allocator (the C library's `malloc`) and the panic
 //!   handler, which writes one line to stderr and calls `abort()`. Rust std's
 //!   panic hook and backtrace printer are then not in the binary: most of its
 //!   size and of the pages a daemon maps.
