@@ -50,17 +50,17 @@ struct Slot {
     /// fds are always 3 or above, so 0 can mean "none" and the whole table
     /// starts as zeroes, in .bss rather than in the file.)
     dirfd: AtomicI32,
-    /// Offset of the last path component in `path`.
+    /// Offset of the last path component in the slot's path (`PATHS`).
     name_at: AtomicU32,
-    /// NUL-terminated absolute path; written only while the slot is BUSY.
-    path: UnsafeCell<[u8; PATH_CAP]>,
 }
 
-// SAFETY: `path` is written only by the thread that moved the slot FREE->BUSY
-// (holding the registry lock) and read only once the slot is LIVE (published
-// with Release/Acquire ordering) or by the thread that owns it; all other
-// fields are atomics.
-unsafe impl Sync for Slot {}
+/// A slot's NUL-terminated absolute path; written only while the slot is BUSY.
+struct PathCell(UnsafeCell<[u8; PATH_CAP]>);
+
+// SAFETY: a path is written only by the thread that moved its slot
+// FREE->BUSY (holding the registry lock) and read only once the slot is LIVE
+// (published with Release/Acquire ordering) or by the thread that owns it.
+unsafe impl Sync for PathCell {}
 
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Slot = Slot {
@@ -73,10 +73,13 @@ const EMPTY: Slot = Slot {
     generation: AtomicU32::new(0),
     dirfd: AtomicI32::new(NO_FD),
     name_at: AtomicU32::new(0),
-    path: UnsafeCell::new([0; PATH_CAP]),
 };
 
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+/// The paths, apart from the slots: the loops over the table that every
+/// launcher and daemon runs (and that may write) then touch one page, not
+/// one page per slot.
+static PATHS: [PathCell; SLOTS] = [const { PathCell(UnsafeCell::new([0; PATH_CAP])) }; SLOTS];
 static LOCK: RawMutex = RawMutex(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
 /// Whether the atexit handler is registered (changed under LOCK only).
 static ATEXIT: AtomicBool = AtomicBool::new(false);
@@ -119,10 +122,17 @@ fn live(id: SlotId) -> Option<&'static Slot> {
 }
 
 impl Slot {
+    /// This slot's path buffer in `PATHS`.
+    fn path_cell(&self) -> &'static UnsafeCell<[u8; PATH_CAP]> {
+        let index =
+            (self as *const Slot as usize - TABLE.as_ptr() as usize) / core::mem::size_of::<Slot>();
+        &PATHS[index].0
+    }
+
     fn path(&self) -> &CStr {
         // SAFETY: the caller has checked the slot is LIVE or BUSY-and-owned,
         // so `path` holds a NUL-terminated string that nobody writes now.
-        let bytes: &[u8; PATH_CAP] = unsafe { &*self.path.get() };
+        let bytes: &[u8; PATH_CAP] = unsafe { &*self.path_cell().get() };
         CStr::from_bytes_until_nul(bytes).unwrap_or_default()
     }
 
@@ -173,7 +183,7 @@ pub fn insert(_guard: &Guard, path: &CStr, fd: RawFd, dev: u64, ino: u64) -> Opt
             continue;
         }
         // SAFETY: this thread moved the slot FREE->BUSY, so it alone writes `path`.
-        let dst: &mut [u8; PATH_CAP] = unsafe { &mut *s.path.get() };
+        let dst: &mut [u8; PATH_CAP] = unsafe { &mut *PATHS[i].0.get() };
         dst[..bytes.len()].copy_from_slice(bytes);
         let name_at = path
             .to_bytes()
@@ -395,6 +405,9 @@ pub fn set_dirfd(id: SlotId, dirfd: RawFd) {
 /// Async-signal-safe.
 pub fn close_dirfds() {
     for s in TABLE.iter() {
-        close_own(s.dirfd.swap(NO_FD, Ordering::Relaxed));
+        // Read first: a write would give the process its own copy of the page.
+        if s.dirfd.load(Ordering::Relaxed) != NO_FD {
+            close_own(s.dirfd.swap(NO_FD, Ordering::Relaxed));
+        }
     }
 }
