@@ -50,8 +50,11 @@ pub fn openat(dir: RawFd, path: &CStr, flags: c_int, mode: libc::mode_t) -> SysR
 /// `close(2)`; errors are ignored (the fd is gone either way on Linux). Async-signal-safe.
 pub fn close(fd: RawFd) {
     if fd >= 0 {
+        // The system call itself, not close(3), which is a cancellation
+        // point: d3143_terminate(), which may run in a signal handler and so
+        // cannot hold cancellation off (see NoCancel), closes pidfiles.
         // SAFETY: closing an integer fd has no memory-safety requirements.
-        unsafe { libc::close(fd) };
+        unsafe { libc::syscall(libc::SYS_close, fd) };
     }
 }
 
@@ -423,7 +426,7 @@ impl NoCancel {
 impl Drop for NoCancel {
     fn drop(&mut self) {
         let mut ignored = 0;
-        // SAFETY: restores the state saved by `new`; `ignored` is writable.
+        // SAFETY: restores the state saved by `hold`; `ignored` is writable.
         unsafe { pthread_setcancelstate(self.0, &mut ignored) };
     }
 }
