@@ -31,6 +31,9 @@ struct Plan {
     notifier: Option<Notifier>,
     /// Whether `LISTEN_PID` named this process (socket activation).
     activated: bool,
+    /// Whether the daemon runs in a chroot (no fd of a directory outside
+    /// the jail may stay open in it).
+    jailed: bool,
 }
 
 impl Drop for Plan {
@@ -133,12 +136,14 @@ fn release_pidfile(ctx: &mut DaemonContext) {
     if let Some(pf) = &mut ctx.pidfile {
         pf.release();
     }
-    registry::close_dirfds();
+    if ctx.chroot_directory.is_some() {
+        registry::close_dirfds();
+    }
 }
 
 /// Step 3: names, the fd list and /dev/null, all before the chroot (so a jail
-/// needs no /etc and no /dev); and a directory fd to remove the pidfile from
-/// inside the jail should a later step fail.
+/// needs no /etc and no /dev). The pidfile's directory fd (opened when it
+/// was acquired) lets a failing step remove it even from inside the jail.
 fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
     let target = privileges::resolve(
         ctx.uid,
@@ -155,33 +160,13 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
     .and_then(sys::above_stdio)
     .map_err(|e| Error::sys(e, "resolving names: opening /dev/null"))?;
     let streams = [0, 1, 2].map(|i| ctx.streams[i].dup.unwrap_or(devnull));
-    if let (Some(root), Some(pf)) = (&ctx.chroot_directory, &ctx.pidfile) {
-        if let Some(slot) = pf.slot() {
-            let dir = CString::new(super::path::parent(pf.path().to_bytes())).expect("no NUL");
-            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-            match sys::open(&dir, flags, 0).and_then(sys::above_stdio) {
-                Ok(d) => registry::set_dirfd(slot, d),
-                Err(e) => {
-                    sys::close(devnull);
-                    return Err(Error::sys(
-                        e,
-                        format!(
-                            "resolving names: opening the pidfile's directory {} before chroot {}",
-                            show(dir.as_bytes()),
-                            show(root.as_bytes())
-                        ),
-                    ));
-                }
-            }
-        }
-    }
     let mut keep: Vec<RawFd> = ctx.files_preserve.clone();
     keep.push(devnull);
     for s in &ctx.streams {
         keep.extend(s.dup);
         keep.extend(s.given.filter(|&fd| sys::fd_is_open(fd)));
     }
-    let mut held = [0; registry::SLOTS];
+    let mut held = [0; registry::SLOTS * registry::FDS_PER_SLOT];
     let n = registry::held_fds(&mut held);
     keep.extend_from_slice(&held[..n]);
     if let Some((r, w)) = ctx.queue {
@@ -207,6 +192,7 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
         signals,
         notifier,
         activated,
+        jailed: ctx.chroot_directory.is_some(),
     })
 }
 
@@ -302,9 +288,14 @@ fn daemon_steps(
         errno,
         arg: fd.into(),
     })?;
+    // A daemon that dropped privileges keeps only the read-only locked fd:
+    // it cannot write another pid into a file it could not open itself.
+    registry::drop_foreign_write_fds();
     // Kept until now so that a failure above could still remove the pidfile
-    // from inside a jail; none may stay open in the daemon.
-    registry::close_dirfds();
+    // from inside a jail; none may stay open in a jailed daemon.
+    if plan.jailed {
+        registry::close_dirfds();
+    }
     Ok(())
 }
 

@@ -3,8 +3,10 @@
 
 pub mod asbuf;
 pub mod daemonize;
+pub mod dir;
 pub mod error;
 pub mod fds;
+pub mod holders;
 pub mod notify;
 pub mod options;
 pub mod path;
@@ -20,5 +22,5 @@ pub use daemonize::open;
 pub use error::{Error, Result};
 pub use notify::notify;
 pub use options::{DaemonContext, Detach, ReadyMode};
-pub use pidfile::{holder, PidFile};
+pub use pidfile::{holder, inspect, remove_stale, Holder, PidFile};
 pub use signals::{terminate, SignalAction};

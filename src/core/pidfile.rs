@@ -3,25 +3,63 @@
 //! The lock survives `fork()` and dies with its last holder, which makes a
 //! stale file harmless: it is simply taken over. See the registry for how one
 //! process shares a lock between handles and releases it at exit.
+//!
+//! Root may run this code for less trusted users, in directories they can
+//! write. So the file's directory is resolved without following a symlink
+//! someone else could have planted ([`dir::open`]) and everything after that
+//! goes through the directory fd; a file acquire() would refuse is never
+//! believed by [`holder`]; the lock is kept on a read-only open file
+//! description (a daemon after dropping privileges, or the program
+//! `daemon3143` runs, cannot write another pid into the file); and the pid
+//! a file names is reported as its holder only when `/proc` proves that
+//! process holds the lock ([`holders`]).
 
 use super::asbuf::pid_line;
+use super::dir;
 use super::error::{show, Error, Result};
+use super::holders::{self, Lock, Proof};
 use super::path;
 use super::prelude::*;
-use super::registry::{self, SlotId};
-use super::sys::{self, RawFd};
-use core::sync::atomic::{AtomicI64, Ordering};
+use super::registry::{self, Fds, SlotId};
+use super::sys::{self, Fd, RawFd};
+use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use core::time::Duration;
 
-/// How long a lock held only by `holder()` probes, or an empty file under a
-/// real lock, is waited for.
+/// How long a lock held only by `holder()` probes, or a file naming a pid
+/// that does not (yet) hold its lock, is waited for.
 const PROBE_WAIT: Duration = Duration::from_millis(100);
+
+/// Flags every open of a pidfile has: the last component is never followed,
+/// a FIFO never blocks, a terminal is never taken.
+const OPEN: libc::c_int = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
 
 /// A pidfile handle: a path, and a share of the lock once acquired.
 #[derive(Debug)]
 pub struct PidFile {
     path: CString,
     slot: Option<SlotId>,
+}
+
+/// Who holds a pidfile, as far as `/proc` can prove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// Nobody: no file, or a stale one (its lock is not held).
+    None,
+    /// The pid the file names, proven to hold the lock on the file.
+    Pid(libc::pid_t),
+    /// The lock is held, but not by the pid the file names (`named`: none,
+    /// or garbage): a program that forked away and left the lock to a
+    /// child, or a process that merely pins the file. `holders`: the
+    /// processes `/proc` shows holding the lock (empty when it shows none
+    /// this process may look into).
+    Other {
+        named: Option<libc::pid_t>,
+        holders: Vec<libc::pid_t>,
+    },
+    /// The lock is held and the file names `named`, but `/proc` cannot tell
+    /// whether that process holds it (`errno`: `EACCES` for another user's
+    /// process when not root, `ENOENT` without `/proc`).
+    Unverified { named: libc::pid_t, errno: i32 },
 }
 
 /// What the path refers to when it cannot be used (for messages).
@@ -35,6 +73,233 @@ fn kind_of(mode: libc::mode_t) -> &'static str {
         libc::S_IFLNK => "a symbolic link",
         _ => "not a regular file",
     }
+}
+
+/// A pidfile's directory, opened as `acquire()` and `holder()` require, and
+/// the file's name in it.
+struct Place {
+    dir: Fd,
+    base: CString,
+    /// The directory's owner (a takeover needs one that only root or this
+    /// user controls).
+    dir_uid: libc::uid_t,
+    /// For messages: the absolute path.
+    name: String,
+}
+
+/// The directory of `path` (absolute), refused when it is missing
+/// (`ENOENT`), reached through a symlink someone else could have planted
+/// (`ELOOP`), or writable by others without the sticky bit (`EPERM`).
+fn place(path: &CStr) -> Result<Place> {
+    let name = show(path.to_bytes());
+    let what = format!("pidfile {name}");
+    let base = path::file_name(path.to_bytes());
+    if base.is_empty() || base == b"." || base == b".." {
+        return Err(Error::new(
+            libc::EINVAL,
+            format!("{what}: names a directory, not a file"),
+        ));
+    }
+    let dir_path = path::parent(path.to_bytes());
+    let dir = dir::open(&what, dir_path)?;
+    let st = sys::fstat(dir.raw())
+        .map_err(|e| Error::sys(e, format!("{what}: directory {}", show(dir_path))))?;
+    if st.st_mode & libc::S_IWOTH != 0 && st.st_mode & libc::S_ISVTX == 0 {
+        return Err(Error::new(
+            libc::EPERM,
+            format!(
+                "{what}: directory {} is writable by everyone and not sticky (mode {:o}); \
+                 anyone could replace the pidfile",
+                show(dir_path),
+                st.st_mode & 0o7777
+            ),
+        ));
+    }
+    Ok(Place {
+        dir,
+        base: CString::new(base).expect("no NUL in a checked path"),
+        dir_uid: st.st_uid,
+        name,
+    })
+}
+
+impl Place {
+    fn err(&self, e: i32, what: &str) -> Error {
+        Error::sys(e, format!("pidfile {}: {what}", self.name))
+    }
+
+    fn open_err(&self, e: i32) -> Error {
+        let name = &self.name;
+        match e {
+            libc::ELOOP => Error::sys(
+                e,
+                format!("pidfile {name}: is a symbolic link, which is never followed"),
+            ),
+            libc::EISDIR | libc::ENXIO => Error::new(
+                libc::EINVAL,
+                format!(
+                    "pidfile {name}: is {}, not a regular file",
+                    if e == libc::EISDIR {
+                        "a directory"
+                    } else {
+                        "a socket or device"
+                    }
+                ),
+            ),
+            _ => Error::sys(e, format!("pidfile {name}")),
+        }
+    }
+
+    /// Opens the file in the directory (`O_NOFOLLOW`, never blocking), 3 or above.
+    fn open(&self, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> sys::SysResult<Fd> {
+        let fd = sys::openat(self.dir.raw(), name, flags | OPEN, mode)?;
+        sys::above_stdio(fd).map(Fd::new)
+    }
+
+    /// A regular file with one link, owned by the effective uid or root:
+    /// what acquire() accepts and holder() believes.
+    fn check_file(&self, fd: &Fd) -> Result<libc::stat> {
+        let name = &self.name;
+        let st = sys::fstat(fd.raw()).map_err(|e| self.err(e, "fstat"))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!(
+                    "pidfile {name}: is {}, not a regular file",
+                    kind_of(st.st_mode)
+                ),
+            ));
+        }
+        if st.st_nlink != 1 {
+            return Err(Error::new(
+                libc::EINVAL,
+                format!(
+                    "pidfile {name}: has {} hard links; a pidfile must have exactly one",
+                    st.st_nlink
+                ),
+            ));
+        }
+        let euid = sys::geteuid();
+        if st.st_uid != euid && st.st_uid != 0 {
+            return Err(Error::new(
+                libc::EPERM,
+                format!(
+                    "pidfile {name}: is owned by uid {}, not by uid {euid} or root; \
+                     a file someone else could write is not trusted",
+                    st.st_uid
+                ),
+            ));
+        }
+        Ok(st)
+    }
+
+    /// Whether the name still refers to the inode.
+    fn names(&self, name: &CStr, st: &libc::stat) -> bool {
+        matches!(sys::lstatat(self.dir.raw(), name),
+                 Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+    }
+}
+
+/// Whether anyone holds an exclusive lock on the file: `LOCK_SH|LOCK_NB`
+/// (released at once) fails with `EWOULDBLOCK`. Any other failure is an
+/// error, never "held" nor "free".
+fn exclusively_locked(fd: &Fd) -> sys::SysResult<bool> {
+    match sys::flock(fd.raw(), libc::LOCK_SH | libc::LOCK_NB) {
+        Ok(()) => {
+            let _ = sys::flock(fd.raw(), libc::LOCK_UN);
+            Ok(false)
+        }
+        Err(libc::EWOULDBLOCK) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// The pid a file names (strict grammar), `None` for empty or garbage.
+fn named_pid(fd: &Fd) -> sys::SysResult<Option<libc::pid_t>> {
+    let mut buf = [0u8; 24];
+    let n = sys::pread(fd.raw(), &mut buf, 0)?;
+    Ok(parse_pid(&buf[..n], pid_max()))
+}
+
+/// Who holds the exclusive lock on the file open as `fd` (`st`): the named
+/// pid once `/proc` proves it holds the lock, waiting ~100 ms for a new
+/// holder to write its pid; `Holder::None` when the lock was released
+/// meanwhile.
+fn identify(fd: &Fd, st: &libc::stat) -> sys::SysResult<Holder> {
+    let deadline = sys::now() + PROBE_WAIT;
+    loop {
+        let named = named_pid(fd)?;
+        if let Some(pid) = named {
+            match holders::holds(pid, st.st_dev, st.st_ino, Lock::Exclusive) {
+                Proof::Holds => return Ok(Holder::Pid(pid)),
+                Proof::Unknown(errno) => return Ok(Holder::Unverified { named: pid, errno }),
+                Proof::DoesNot => {}
+            }
+        }
+        if !exclusively_locked(fd)? {
+            return Ok(Holder::None);
+        }
+        if sys::now() >= deadline {
+            let holders = holders::scan(st.st_dev, st.st_ino, Lock::Exclusive);
+            return Ok(Holder::Other { named, holders });
+        }
+        sys::sleep_ms(2);
+    }
+}
+
+/// "pid 12 (sleep)" or "pid unknown".
+fn who(holders: &[libc::pid_t]) -> String {
+    if holders.is_empty() {
+        "pid unknown".to_string()
+    } else {
+        holders::describe(holders)
+    }
+}
+
+/// Why `LOCK_EX|LOCK_NB` could not be had.
+enum Busy {
+    /// Someone holds an exclusive lock.
+    Exclusive,
+    /// Only shared locks, still there after ~100 ms: not a passing
+    /// `holder()` probe but a process pinning the file.
+    Shared,
+    /// `flock` failed otherwise (the errno).
+    Failed(i32),
+}
+
+/// `LOCK_EX|LOCK_NB`; while the conflict is only shared locks (a
+/// `holder()` probe's), retries for up to ~100 ms.
+fn lock_exclusive(fd: &Fd) -> core::result::Result<(), Busy> {
+    let deadline = sys::now() + PROBE_WAIT;
+    loop {
+        match sys::flock(fd.raw(), libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => return Ok(()),
+            Err(libc::EWOULDBLOCK) => {}
+            Err(e) => return Err(Busy::Failed(e)),
+        }
+        match exclusively_locked(fd) {
+            Ok(true) => return Err(Busy::Exclusive),
+            Ok(false) if sys::now() >= deadline => return Err(Busy::Shared),
+            Ok(false) => sys::sleep_ms(1),
+            Err(e) => return Err(Busy::Failed(e)),
+        }
+    }
+}
+
+/// Whether a lock held only by `holders`, while the file names none of
+/// them, may be taken away by replacing the file: every one of them runs as
+/// another user than root, this process's user and the file's owner (a
+/// pin by someone who can open the file for reading, not a daemon this user
+/// or root started), and the directory is controlled by root or this user
+/// alone.
+fn may_take_over(place: &Place, st: &libc::stat, holders: &[libc::pid_t]) -> bool {
+    let euid = sys::geteuid();
+    let trusted = |uid: libc::uid_t| uid == 0 || uid == euid || uid == st.st_uid;
+    !holders.is_empty()
+        && (place.dir_uid == 0 || place.dir_uid == euid)
+        && holders
+            .iter()
+            .all(|&p| holders::euid_of(p).is_some_and(|uid| !trusted(uid)))
 }
 
 impl PidFile {
@@ -57,18 +322,14 @@ impl PidFile {
         self.slot.is_some_and(registry::owned_here)
     }
 
-    /// The locked fd (close-on-exec), when this process holds the file. A
-    /// daemonizing tool clears FD_CLOEXEC on it so that the lock lives as
-    /// long as the program it execs.
+    /// The locked fd (read-only, close-on-exec), when this process holds
+    /// the file. A daemonizing tool clears FD_CLOEXEC on it so that the
+    /// lock lives as long as the program it execs; the program cannot
+    /// write the file through it.
     pub fn fd(&self) -> Option<RawFd> {
         self.slot
             .filter(|&id| registry::owned_here(id))
             .map(registry::fd)
-    }
-
-    /// The registry slot this handle shares, if acquired.
-    pub(crate) fn slot(&self) -> Option<SlotId> {
-        self.slot
     }
 
     fn name(&self) -> String {
@@ -85,55 +346,12 @@ impl PidFile {
         // A slot inherited from a parent process is not ours: forget it.
         self.forget_foreign();
         let guard = registry::lock();
-        self.check_directory()?;
+        let place = place(&self.path)?;
         for _ in 0..16 {
-            let (fd, created) = self.open_for_lock()?;
-            let st = match self.check_file(fd) {
-                Ok(st) => st,
-                Err(e) => {
-                    sys::close(fd);
-                    return Err(e);
-                }
-            };
-            let (dev, ino) = (st.st_dev, st.st_ino);
-            if let Some(id) = registry::find(&guard, dev, ino) {
-                sys::close(fd);
-                registry::share(&guard, id);
+            if let Some(id) = self.try_acquire(&guard, &place)? {
                 self.slot = Some(id);
                 return Ok(());
             }
-            if let Err(e) = self.lock_exclusive(fd) {
-                sys::close(fd);
-                return Err(e);
-            }
-            // Between open and lock the path may have been replaced or
-            // removed by the previous holder's release: start over then.
-            match sys::lstat(&self.path) {
-                Ok(now) if now.st_dev == dev && now.st_ino == ino => {}
-                _ => {
-                    sys::close(fd);
-                    continue;
-                }
-            }
-            if let Err(e) = self.write_own_pid(fd, created) {
-                let _ = sys::ftruncate(fd, 0);
-                sys::close(fd);
-                return Err(e);
-            }
-            let Some(id) = registry::insert(&guard, &self.path, fd, dev, ino) else {
-                let _ = sys::unlink(&self.path);
-                sys::close(fd);
-                return Err(Error::new(
-                    libc::EMFILE,
-                    format!(
-                        "pidfile {}: this process already holds {} pidfiles",
-                        self.name(),
-                        registry::SLOTS
-                    ),
-                ));
-            };
-            self.slot = Some(id);
-            return Ok(());
         }
         Err(Error::new(
             libc::EAGAIN,
@@ -144,9 +362,262 @@ impl PidFile {
         ))
     }
 
+    /// One attempt: `None` when the file changed under it (try again).
+    fn try_acquire(&self, guard: &registry::Guard, place: &Place) -> Result<Option<SlotId>> {
+        let (wfd, created) = open_for_lock(place)?;
+        // A failed attempt leaves no file it created.
+        let undo = |st: Option<&libc::stat>| {
+            if created {
+                let st = st.copied().or_else(|| sys::fstat(wfd.raw()).ok());
+                if st.is_some_and(|st| place.names(&place.base, &st)) {
+                    let _ = sys::unlinkat(place.dir.raw(), &place.base);
+                }
+            }
+        };
+        let st = place.check_file(&wfd).inspect_err(|_| undo(None))?;
+        if let Some(id) = registry::find(guard, st.st_dev, st.st_ino) {
+            registry::share(guard, id);
+            return Ok(Some(id));
+        }
+        let rfd = place
+            .open(&place.base, libc::O_RDONLY, 0)
+            .map_err(|e| place.open_err(e))
+            .inspect_err(|_| undo(Some(&st)))?;
+        if !matches!(sys::fstat(rfd.raw()), Ok(r) if r.st_dev == st.st_dev && r.st_ino == st.st_ino)
+        {
+            return Ok(None); // replaced in between
+        }
+        match lock_exclusive(&rfd) {
+            Ok(()) => {}
+            Err(Busy::Failed(e)) => {
+                undo(Some(&st));
+                return Err(place.err(e, "flock"));
+            }
+            Err(Busy::Exclusive) => {
+                let holder =
+                    identify(&rfd, &st).map_err(|e| place.err(e, "identifying the holder"))?;
+                return self.held(guard, place, &st, holder);
+            }
+            Err(Busy::Shared) => {
+                let named = named_pid(&rfd).map_err(|e| place.err(e, "reading the pid"))?;
+                let holders = holders::scan(st.st_dev, st.st_ino, Lock::Any);
+                return self.held(guard, place, &st, Holder::Other { named, holders });
+            }
+        }
+        // Between open and lock the path may have been replaced or removed
+        // by the previous holder's release: start over then.
+        if !place.names(&place.base, &st) {
+            return Ok(None);
+        }
+        self.finish(guard, place, wfd, rfd, &st, created).map(Some)
+    }
+
+    /// The lock is held by someone else: refused naming the proven holder,
+    /// or taken over from mere pins (see [`may_take_over`]).
+    fn held(
+        &self,
+        guard: &registry::Guard,
+        place: &Place,
+        st: &libc::stat,
+        holder: Holder,
+    ) -> Result<Option<SlotId>> {
+        let name = self.name();
+        let refuse = |who: String| {
+            Err(Error::new(
+                libc::EEXIST,
+                format!("pidfile {name}: already held by another process ({who})"),
+            ))
+        };
+        match holder {
+            Holder::None => Ok(None),
+            Holder::Pid(pid) => refuse(format!("pid {pid}")),
+            Holder::Unverified { named, errno } => refuse(format!(
+                "the file names pid {named}; /proc cannot confirm it: {}",
+                super::error::strerror(errno)
+            )),
+            Holder::Other { named, holders } => {
+                if may_take_over(place, st, &holders) {
+                    return self.take_over(guard, place, st);
+                }
+                let named = match named {
+                    Some(p) => format!("; the file names pid {p}, which does not hold it"),
+                    None => String::new(),
+                };
+                refuse(format!("{}{named}", who(&holders)))
+            }
+        }
+    }
+
+    /// Replaces a pinned file atomically: a new, locked file holding this
+    /// pid is swapped in with `renameat2(RENAME_EXCHANGE)`, and the old one
+    /// (still pinned, by then nameless) unlinked. The pins then hold a lock
+    /// on a file nobody sees.
+    fn take_over(
+        &self,
+        guard: &registry::Guard,
+        place: &Place,
+        pinned: &libc::stat,
+    ) -> Result<Option<SlotId>> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let base = place.base.to_bytes();
+        let mut tmp = b".".to_vec();
+        tmp.extend_from_slice(&base[..base.len().min(200)]);
+        tmp.extend_from_slice(
+            format!(
+                ".{}.{}",
+                sys::getpid(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            )
+            .as_bytes(),
+        );
+        let tmp = CString::new(tmp).expect("no NUL in a checked path");
+        let wfd = place
+            .open(&tmp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o644)
+            .map_err(|e| {
+                place.err(
+                    e,
+                    &format!("creating {} to replace it", show(tmp.as_bytes())),
+                )
+            })?;
+        let remove_tmp = || {
+            let _ = sys::unlinkat(place.dir.raw(), &tmp);
+        };
+        let st = sys::fstat(wfd.raw())
+            .map_err(|e| place.err(e, "fstat"))
+            .inspect_err(|_| remove_tmp())?;
+        let rfd = place
+            .open(&tmp, libc::O_RDONLY, 0)
+            .map_err(|e| place.err(e, "reopening the replacement read-only"))
+            .inspect_err(|_| remove_tmp())?;
+        if let Err(e) = sys::flock(rfd.raw(), libc::LOCK_EX | libc::LOCK_NB) {
+            remove_tmp();
+            return Err(place.err(e, "flock on the replacement"));
+        }
+        if let Err(e) = sys::fchmod(wfd.raw(), 0o644)
+            .and_then(|()| registry::write_pid_line(wfd.raw(), pid_line(sys::getpid()).as_bytes()))
+        {
+            remove_tmp();
+            return Err(place.err(e, "writing the pid into the replacement"));
+        }
+        if let Err(e) = sys::exchange_at(place.dir.raw(), &tmp, &place.base) {
+            remove_tmp();
+            return Err(Error::sys(
+                libc::EEXIST,
+                format!(
+                    "pidfile {}: held only by other users' processes, and it cannot be \
+                     replaced (renameat2 RENAME_EXCHANGE: {})",
+                    self.name(),
+                    super::error::strerror(e)
+                ),
+            ));
+        }
+        if place.names(&tmp, pinned) {
+            let _ = sys::unlinkat(place.dir.raw(), &tmp);
+        } else {
+            // The name had changed meanwhile: put back what was there.
+            let _ = sys::exchange_at(place.dir.raw(), &tmp, &place.base);
+            if place.names(&tmp, &st) {
+                remove_tmp();
+            }
+            return Ok(None);
+        }
+        self.record(guard, place, wfd, rfd, &st)
+            .map(Some)
+            .map_err(|(e, fds)| {
+                if place.names(&place.base, &st) {
+                    let _ = sys::unlinkat(place.dir.raw(), &place.base);
+                }
+                fds.close();
+                e
+            })
+    }
+
+    /// A locked file: mode 0644, this pid written, recorded in the
+    /// registry. On failure a file this call created is removed and an
+    /// existing file's content is put back.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        guard: &registry::Guard,
+        place: &Place,
+        wfd: Fd,
+        rfd: Fd,
+        st: &libc::stat,
+        created: bool,
+    ) -> Result<SlotId> {
+        let w = wfd.raw();
+        let mut buf = [0u8; 64];
+        let old = match created {
+            true => None,
+            false => sys::pread(w, &mut buf, 0).ok().map(|n| &buf[..n]),
+        };
+        let undo = || match old {
+            Some(old) => {
+                let _ = sys::pwrite_all(w, old, 0);
+                let _ = sys::ftruncate(w, old.len() as i64);
+            }
+            None if created && place.names(&place.base, st) => {
+                let _ = sys::unlinkat(place.dir.raw(), &place.base);
+            }
+            None => {}
+        };
+        if st.st_mode & 0o7777 != 0o644 {
+            if let Err(e) = sys::fchmod(w, 0o644) {
+                undo();
+                return Err(place.err(
+                    e,
+                    &format!("fchmod 0644 (the file has mode {:o})", st.st_mode & 0o7777),
+                ));
+            }
+        }
+        let line = pid_line(sys::getpid());
+        if let Err(e) = registry::write_pid_line(w, line.as_bytes()) {
+            undo();
+            return Err(place.err(e, "writing the pid"));
+        }
+        self.record(guard, place, wfd, rfd, st).map_err(|(e, fds)| {
+            undo();
+            fds.close();
+            e
+        })
+    }
+
+    /// Records a locked, written file in the registry; on failure the fds
+    /// are given back.
+    fn record(
+        &self,
+        guard: &registry::Guard,
+        place: &Place,
+        wfd: Fd,
+        rfd: Fd,
+        st: &libc::stat,
+    ) -> core::result::Result<SlotId, (Error, Fds)> {
+        let dir = sys::dup_cloexec(place.dir.raw(), 3);
+        let fds = Fds {
+            lock: rfd.into_raw(),
+            write: wfd.into_raw(),
+            dir: *dir.as_ref().unwrap_or(&-1),
+        };
+        if let Err(e) = dir {
+            return Err((place.err(e, "duplicating the directory fd"), fds));
+        }
+        registry::insert(guard, &self.path, fds, st.st_dev, st.st_ino).map_err(|fds| {
+            let e = Error::new(
+                libc::EMFILE,
+                format!(
+                    "pidfile {}: this process already holds {} pidfiles",
+                    self.name(),
+                    registry::SLOTS
+                ),
+            );
+            (e, fds)
+        })
+    }
+
     /// Gives up this handle's share; the last share in the owning process
-    /// removes the file (or empties it when it cannot be removed). Releasing
-    /// what was never acquired, or twice, does nothing.
+    /// removes the file (or empties it when it cannot be removed and this
+    /// process can still write it). Releasing what was never acquired, or
+    /// twice, does nothing.
     pub fn release(&mut self) {
         if let Some(id) = self.slot.take() {
             let guard = registry::lock();
@@ -167,184 +638,25 @@ impl PidFile {
             }
         }
     }
+}
 
-    /// Refuses a missing directory (`ENOENT`) and one writable by others
-    /// without the sticky bit (`EPERM`), before anything is created.
-    fn check_directory(&self) -> Result<()> {
-        let dir = path::parent(self.path.to_bytes());
-        let cdir = CString::new(dir).expect("no NUL in a checked path");
-        let st = sys::stat(&cdir).map_err(|e| {
-            Error::sys(
-                e,
-                format!("pidfile {}: directory {}", self.name(), show(dir)),
-            )
-        })?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            return Err(Error::new(
-                libc::ENOTDIR,
-                format!("pidfile {}: {} is not a directory", self.name(), show(dir)),
-            ));
+/// Opens (creating when missing) for writing, through the directory fd.
+fn open_for_lock(place: &Place) -> Result<(Fd, bool)> {
+    loop {
+        match place.open(
+            &place.base,
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+            0o644,
+        ) {
+            Ok(fd) => return Ok((fd, true)),
+            Err(libc::EEXIST) => {}
+            Err(e) => return Err(place.open_err(e)),
         }
-        if st.st_mode & libc::S_IWOTH != 0 && st.st_mode & libc::S_ISVTX == 0 {
-            return Err(Error::new(
-                libc::EPERM,
-                format!(
-                    "pidfile {}: directory {} is writable by everyone and not sticky (mode {:o}); \
-                     anyone could replace the pidfile",
-                    self.name(),
-                    show(dir),
-                    st.st_mode & 0o7777
-                ),
-            ));
+        match place.open(&place.base, libc::O_RDWR, 0) {
+            Ok(fd) => return Ok((fd, false)),
+            Err(libc::ENOENT) => continue, // removed in between: create it
+            Err(e) => return Err(place.open_err(e)),
         }
-        Ok(())
-    }
-
-    /// Opens (creating when missing) without following a symlink, without
-    /// blocking on a FIFO and without taking a controlling terminal.
-    fn open_for_lock(&self) -> Result<(RawFd, bool)> {
-        let base =
-            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-        loop {
-            match sys::open(&self.path, base | libc::O_CREAT | libc::O_EXCL, 0o644) {
-                Ok(fd) => {
-                    return Ok((
-                        sys::above_stdio(fd).map_err(|e| self.sys_err(e, "fd"))?,
-                        true,
-                    ))
-                }
-                Err(libc::EEXIST) => {}
-                Err(e) => return Err(self.open_err(e)),
-            }
-            match sys::open(&self.path, base, 0) {
-                Ok(fd) => {
-                    return Ok((
-                        sys::above_stdio(fd).map_err(|e| self.sys_err(e, "fd"))?,
-                        false,
-                    ))
-                }
-                Err(libc::ENOENT) => continue, // removed in between: create it
-                Err(e) => return Err(self.open_err(e)),
-            }
-        }
-    }
-
-    fn sys_err(&self, e: i32, what: &str) -> Error {
-        Error::sys(e, format!("pidfile {}: {what}", self.name()))
-    }
-
-    fn open_err(&self, e: i32) -> Error {
-        match e {
-            libc::ELOOP => Error::sys(
-                e,
-                format!(
-                    "pidfile {}: is a symbolic link, which is never followed",
-                    self.name()
-                ),
-            ),
-            libc::EISDIR | libc::ENXIO => Error::new(
-                libc::EINVAL,
-                format!(
-                    "pidfile {}: is {}, not a regular file",
-                    self.name(),
-                    if e == libc::EISDIR {
-                        "a directory"
-                    } else {
-                        "a socket or device"
-                    }
-                ),
-            ),
-            _ => Error::sys(e, format!("pidfile {}", self.name())),
-        }
-    }
-
-    /// A regular file with one link, owned by the effective uid or root.
-    fn check_file(&self, fd: RawFd) -> Result<libc::stat> {
-        let st = sys::fstat(fd).map_err(|e| self.sys_err(e, "fstat"))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(Error::new(
-                libc::EINVAL,
-                format!(
-                    "pidfile {}: is {}, not a regular file",
-                    self.name(),
-                    kind_of(st.st_mode)
-                ),
-            ));
-        }
-        if st.st_nlink != 1 {
-            return Err(Error::new(
-                libc::EINVAL,
-                format!(
-                    "pidfile {}: has {} hard links; a pidfile must have exactly one",
-                    self.name(),
-                    st.st_nlink
-                ),
-            ));
-        }
-        // SAFETY: geteuid always succeeds.
-        let euid = unsafe { libc::geteuid() };
-        if st.st_uid != euid && st.st_uid != 0 {
-            return Err(Error::new(
-                libc::EPERM,
-                format!(
-                    "pidfile {}: is owned by uid {}, not by uid {} or root",
-                    self.name(),
-                    st.st_uid,
-                    euid
-                ),
-            ));
-        }
-        Ok(st)
-    }
-
-    /// `LOCK_EX|LOCK_NB`; while the conflict is only a `holder()` probe's
-    /// shared lock, retries for up to ~100 ms. A real holder: `EEXIST` at once.
-    fn lock_exclusive(&self, fd: RawFd) -> Result<()> {
-        let deadline = sys::now() + PROBE_WAIT;
-        loop {
-            match sys::flock(fd, libc::LOCK_EX | libc::LOCK_NB) {
-                Ok(()) => return Ok(()),
-                Err(libc::EWOULDBLOCK) => {}
-                Err(e) => return Err(self.sys_err(e, "flock")),
-            }
-            match sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB) {
-                Ok(()) => {
-                    let _ = sys::flock(fd, libc::LOCK_UN);
-                    if sys::now() >= deadline {
-                        return Err(self.held_error(fd));
-                    }
-                    sys::sleep_ms(1);
-                }
-                Err(libc::EWOULDBLOCK) => return Err(self.held_error(fd)),
-                Err(e) => return Err(self.sys_err(e, "flock")),
-            }
-        }
-    }
-
-    fn held_error(&self, fd: RawFd) -> Error {
-        let pid = read_holder_pid(fd, || {
-            sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB).is_err()
-        });
-        let who = match pid {
-            Some(p) => format!("pid {p}"),
-            None => "pid unknown".to_string(),
-        };
-        Error::new(
-            libc::EEXIST,
-            format!(
-                "pidfile {}: already held by another process ({who})",
-                self.name()
-            ),
-        )
-    }
-
-    fn write_own_pid(&self, fd: RawFd, created: bool) -> Result<()> {
-        if created {
-            sys::fchmod(fd, 0o644).map_err(|e| self.sys_err(e, "fchmod 0644"))?;
-        }
-        let line = pid_line(sys::getpid());
-        registry::write_pid_line(fd, line.as_bytes())
-            .map_err(|e| self.sys_err(e, "writing the pid"))
     }
 }
 
@@ -388,146 +700,95 @@ pub fn parse_pid(bytes: &[u8], max: i64) -> Option<libc::pid_t> {
     (v <= max && v <= i64::from(libc::pid_t::MAX)).then_some(v as libc::pid_t)
 }
 
-/// The pid that placed the exclusive `flock` on an inode, from `/proc/locks`
-/// (`None` when it cannot be told). For a daemon this is the process that
-/// acquired the file (its launcher), not necessarily the pid written in it.
-fn lock_placer(dev: u64, ino: u64) -> Option<libc::pid_t> {
-    let text = sys::read_file(c"/proc/locks", 16 << 20).ok()?;
-    let text = core::str::from_utf8(&text).ok()?;
-    let (maj, min) = (libc::major(dev), libc::minor(dev));
-    text.lines().find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (waiters have "->").
-        if f.len() < 6 || f[1] != "FLOCK" || f[3] != "WRITE" {
-            return None;
-        }
-        let mut id = f[5].split(':');
-        let m = u32::from_str_radix(id.next()?, 16).ok()?;
-        let n = u32::from_str_radix(id.next()?, 16).ok()?;
-        let i: u64 = id.next()?.parse().ok()?;
-        (m == maj && n == min && i == ino).then(|| f[4].parse().ok())?
-    })
-}
-
-/// Reads the holder's pid from a locked file, retrying within ~100 ms while
-/// the contents are empty or garbage and `still_held()` says the lock is held.
-///
-/// A file being taken over still shows the previous, stale pid between the
-/// new holder's lock and its write: a pid that differs from the live process
-/// that placed the lock is believed at once when that process is gone (a
-/// daemon whose launcher exited), else only once it stayed the same for the
-/// whole wait (a takeover writes within microseconds).
-fn read_holder_pid(fd: RawFd, still_held: impl Fn() -> bool) -> Option<libc::pid_t> {
-    let deadline = sys::now() + PROBE_WAIT;
-    let inode = sys::fstat(fd).ok().map(|st| (st.st_dev, st.st_ino));
-    let read = || {
-        let mut buf = [0u8; 24];
-        sys::pread(fd, &mut buf, 0)
-            .ok()
-            .and_then(|n| parse_pid(&buf[..n], pid_max()))
+/// The pidfile at `path` opened read-only with acquire()'s checks (`None`:
+/// no file, or no directory).
+fn open_existing(path: &[u8]) -> Result<Option<(Place, Fd, libc::stat)>> {
+    let path = path::absolute("pidfile", path)?;
+    let place = match place(&path) {
+        Ok(p) => p,
+        Err(e) if e.errno() == libc::ENOENT => return Ok(None),
+        Err(e) => return Err(e),
     };
-    let mut steady = None;
-    loop {
-        if let Some(pid) = read() {
-            let believable = match inode.and_then(|(d, i)| lock_placer(d, i)) {
-                None => true,
-                Some(placer) => placer == pid || !process_exists(placer),
-            };
-            // Read again after the check: the placer may have written (and
-            // exited) in between, making the first read stale.
-            let again = read();
-            if believable && again == Some(pid) {
-                return Some(pid);
-            }
-            steady = again.filter(|&p| p == pid && steady.map_or(true, |s| s == p));
-        } else {
-            steady = None;
-        }
-        if sys::now() >= deadline || !still_held() {
-            // Unchanged for the whole wait under a lock its live placer
-            // still holds (a launcher waiting for its daemon, a locking
-            // wrapper): the pid recorded in the file.
-            return steady;
-        }
-        sys::sleep_ms(2);
-    }
+    let fd = match place.open(&place.base, libc::O_RDONLY, 0) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(place.open_err(e)),
+    };
+    let st = place.check_file(&fd)?;
+    Ok(Some((place, fd, st)))
 }
 
-/// Whether a process exists (a zombie counts as gone).
-fn process_exists(pid: libc::pid_t) -> bool {
-    let path = CString::new(format!("/proc/{pid}/stat")).unwrap_or_default();
-    match sys::read_file(&path, 4096) {
-        Ok(s) => {
-            let state = s
-                .iter()
-                .rposition(|&b| b == b')')
-                .and_then(|i| s.get(i + 2))
-                .copied();
-            !matches!(state, Some(b'Z') | Some(b'X') | None)
-        }
-        Err(_) => false,
+/// Who holds the pidfile at `path`. Never creates, never keeps the lock. A
+/// file acquire() would refuse (a symlink, not a regular file, several
+/// links, another user's, in a directory anyone may replace it in, reached
+/// through a symlink someone else could plant) is an error, never believed.
+pub fn inspect(path: &[u8]) -> Result<Holder> {
+    let Some((place, fd, st)) = open_existing(path)? else {
+        return Ok(Holder::None);
+    };
+    match exclusively_locked(&fd) {
+        Ok(false) => Ok(Holder::None),
+        Ok(true) => identify(&fd, &st).map_err(|e| place.err(e, "identifying the holder")),
+        Err(e) => Err(place.err(e, "testing the lock (flock LOCK_SH)")),
     }
 }
 
 /// The pid holding the pidfile at `path`: `None` when nobody holds it (no
-/// file, or a stale one). Never creates, never keeps the lock. Held with
-/// empty or garbage contents for ~100 ms: `EAGAIN`; not a regular file: `EINVAL`.
+/// file, or a stale one). A pid is returned only when `/proc` proves that
+/// process holds the lock; the lock held by another process than the one
+/// the file names (or the file naming none): `EAGAIN`, the message naming
+/// the holders; `/proc` unable to tell: its errno (`EACCES` for another
+/// user's process). See [`inspect`] for the files refused.
 pub fn holder(path: &[u8]) -> Result<Option<libc::pid_t>> {
-    let path = path::absolute("pidfile", path)?;
-    let name = show(path.to_bytes());
-    let flags =
-        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
-    let fd = match sys::open(&path, flags, 0) {
-        Ok(fd) => fd,
-        Err(libc::ENOENT) => return Ok(None),
-        Err(libc::ELOOP) => {
-            return Err(Error::sys(
-                libc::ELOOP,
-                format!("pidfile {name}: is a symbolic link, which is never followed"),
-            ))
-        }
-        Err(libc::ENXIO) => {
-            return Err(Error::new(
-                libc::EINVAL,
-                format!("pidfile {name}: is a socket or device, not a regular file"),
-            ))
-        }
-        Err(e) => return Err(Error::sys(e, format!("pidfile {name}"))),
+    let name = match path::absolute("pidfile", path) {
+        Ok(p) => show(p.to_bytes()),
+        Err(e) => return Err(e),
     };
-    let result = probe(fd, &name);
-    sys::close(fd);
-    result
-}
-
-fn probe(fd: RawFd, name: &str) -> Result<Option<libc::pid_t>> {
-    let st = sys::fstat(fd).map_err(|e| Error::sys(e, format!("pidfile {name}: fstat")))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(Error::new(
-            libc::EINVAL,
+    match inspect(path)? {
+        Holder::None => Ok(None),
+        Holder::Pid(pid) => Ok(Some(pid)),
+        Holder::Other { named, holders } => {
+            let by = who(&holders);
+            let message = match named {
+                Some(pid) => format!(
+                    "pidfile {name}: is locked, but not by pid {pid}, which it names \
+                     (held by {by})"
+                ),
+                None => format!("pidfile {name}: is locked but holds no valid pid (held by {by})"),
+            };
+            Err(Error::new(libc::EAGAIN, message))
+        }
+        Holder::Unverified { named, errno } => Err(Error::sys(
+            errno,
             format!(
-                "pidfile {name}: is {}, not a regular file",
-                kind_of(st.st_mode)
+                "pidfile {name}: is locked and names pid {named}, but /proc cannot show \
+                 whether pid {named} holds the lock"
             ),
-        ));
-    }
-    let is_held = || match sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB) {
-        Ok(()) => {
-            let _ = sys::flock(fd, libc::LOCK_UN);
-            false
-        }
-        Err(_) => true,
-    };
-    if !is_held() {
-        return Ok(None);
-    }
-    match read_holder_pid(fd, is_held) {
-        Some(pid) => Ok(Some(pid)),
-        None if !is_held() => Ok(None),
-        None => Err(Error::new(
-            libc::EAGAIN,
-            format!("pidfile {name}: is locked but holds no valid pid (pid unknown)"),
         )),
     }
+}
+
+/// Removes the pidfile at `path` if nobody holds its lock (a daemon that
+/// could not remove its own file: dropped privileges, chrooted, killed):
+/// locked first, then unlinked through the directory while the lock is held
+/// and the name still refers to the locked inode. `Ok(true)`: removed;
+/// `Ok(false)`: absent, or held by a process (left alone). Refuses what
+/// [`inspect`] refuses.
+pub fn remove_stale(path: &[u8]) -> Result<bool> {
+    let Some((place, fd, st)) = open_existing(path)? else {
+        return Ok(false);
+    };
+    match lock_exclusive(&fd) {
+        Ok(()) => {}
+        Err(Busy::Exclusive) | Err(Busy::Shared) => return Ok(false),
+        Err(Busy::Failed(e)) => return Err(place.err(e, "flock")),
+    }
+    if !place.names(&place.base, &st) {
+        return Ok(false);
+    }
+    sys::unlinkat(place.dir.raw(), &place.base)
+        .map(|()| true)
+        .map_err(|e| place.err(e, "removing the stale file"))
 }
 
 #[cfg(test)]
@@ -575,6 +836,7 @@ mod tests {
     #[test]
     fn acquire_share_release() {
         use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
         let d = tmpdir();
         let p = d.join("a.pid");
         let pb = p.as_os_str().as_bytes();
@@ -582,6 +844,8 @@ mod tests {
         a.acquire().unwrap();
         let want = format!("{}\n", std::process::id());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), want);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o644);
         assert_eq!(holder(pb).unwrap(), Some(std::process::id() as i32));
         let mut b = PidFile::new(pb).unwrap();
         b.acquire().unwrap(); // shares the one lock

@@ -34,7 +34,15 @@ const LIVE: u8 = 2;
 
 struct Slot {
     state: AtomicU8,
+    /// The locked fd: a read-only open file description, so that a process
+    /// that inherits it (a daemon after dropping privileges, the program
+    /// daemon3143 execs) cannot write the file through it.
     fd: AtomicI32,
+    /// A writable fd of the same file, for the pid and for emptying the file
+    /// when it cannot be removed; kept only by a process that could open
+    /// the file for writing by itself (see [`drop_foreign_write_fds`]),
+    /// never passed across exec. `NO_FD` once dropped.
+    wfd: AtomicI32,
     /// The pid allowed to remove the file (the acquirer, then the daemon).
     owner: AtomicI32,
     dev: AtomicU64,
@@ -45,10 +53,13 @@ struct Slot {
     /// freed and reused (a lock inherited from a parent, forgotten) is told
     /// apart from the new one.
     generation: AtomicU32,
-    /// A directory fd for the file's parent, held only during `open()` so the
-    /// file can be removed after a chroot; `NO_FD` otherwise. (The library's
-    /// fds are always 3 or above, so 0 can mean "none" and the whole table
-    /// starts as zeroes, in .bss rather than in the file.)
+    /// An `O_PATH` fd of the file's directory, resolved without following
+    /// untrusted symlinks when the file was acquired: the file is checked,
+    /// replaced and removed through it, never through the path again.
+    /// Closed in a chrooted daemon (no directory fd from outside the jail
+    /// may stay open); `NO_FD` then. (The library's fds are always 3 or
+    /// above, so 0 can mean "none" and the whole table starts as zeroes, in
+    /// .bss rather than in the file.)
     dirfd: AtomicI32,
     /// Offset of the last path component in the slot's path (`PATHS`).
     name_at: AtomicU32,
@@ -66,6 +77,7 @@ unsafe impl Sync for PathCell {}
 const EMPTY: Slot = Slot {
     state: AtomicU8::new(FREE),
     fd: AtomicI32::new(NO_FD),
+    wfd: AtomicI32::new(NO_FD),
     owner: AtomicI32::new(0),
     dev: AtomicU64::new(0),
     ino: AtomicU64::new(0),
@@ -164,8 +176,32 @@ pub fn share(_guard: &Guard, id: SlotId) {
     }
 }
 
-/// Records a newly locked pidfile; `None` when the table is full.
-pub fn insert(_guard: &Guard, path: &CStr, fd: RawFd, dev: u64, ino: u64) -> Option<SlotId> {
+/// The fds of a newly locked pidfile: the locked read-only one, the
+/// writable one and its directory's.
+pub struct Fds {
+    pub lock: RawFd,
+    pub write: RawFd,
+    pub dir: RawFd,
+}
+
+impl Fds {
+    /// Closes the three (a negative one is none).
+    pub fn close(self) {
+        for fd in [self.lock, self.write, self.dir] {
+            sys::close(fd);
+        }
+    }
+}
+
+/// Records a newly locked pidfile, taking its fds; `None` (the fds given
+/// back) when the table is full.
+pub fn insert(
+    _guard: &Guard,
+    path: &CStr,
+    fds: Fds,
+    dev: u64,
+    ino: u64,
+) -> core::result::Result<SlotId, Fds> {
     if !ATEXIT.swap(true, Ordering::Relaxed) {
         // SAFETY: `release_all_at_exit` is an `extern "C" fn()` that never
         // unwinds; registering it has no other requirement.
@@ -173,7 +209,7 @@ pub fn insert(_guard: &Guard, path: &CStr, fd: RawFd, dev: u64, ino: u64) -> Opt
     }
     let bytes = path.to_bytes_with_nul();
     if bytes.len() > PATH_CAP {
-        return None;
+        return Err(fds);
     }
     for (i, s) in TABLE.iter().enumerate() {
         if s.state
@@ -191,18 +227,19 @@ pub fn insert(_guard: &Guard, path: &CStr, fd: RawFd, dev: u64, ino: u64) -> Opt
             .rposition(|&b| b == b'/')
             .map_or(0, |i| i + 1);
         s.name_at.store(name_at as u32, Ordering::Relaxed);
-        s.fd.store(fd, Ordering::Relaxed);
+        s.fd.store(fds.lock, Ordering::Relaxed);
+        s.wfd.store(fds.write, Ordering::Relaxed);
         s.owner.store(sys::getpid(), Ordering::Relaxed);
         s.dev.store(dev, Ordering::Relaxed);
         s.ino.store(ino, Ordering::Relaxed);
         s.refs.store(1, Ordering::Relaxed);
-        s.dirfd.store(NO_FD, Ordering::Relaxed);
+        s.dirfd.store(fds.dir, Ordering::Relaxed);
         let generation = s.generation.load(Ordering::Relaxed).wrapping_add(1);
         s.generation.store(generation, Ordering::Relaxed);
         s.state.store(LIVE, Ordering::Release);
-        return Some(SlotId(i, generation));
+        return Ok(SlotId(i, generation));
     }
-    None
+    Err(fds)
 }
 
 /// The locked fd of a slot.
@@ -210,11 +247,14 @@ pub fn fd(id: SlotId) -> RawFd {
     live(id).map_or(-1, |s| s.fd.load(Ordering::Relaxed))
 }
 
-/// The path of the live slot holding `fd` (for messages).
+/// The path of the live slot holding `fd` (locked or writable; for messages).
 pub fn path_of_fd(fd: RawFd) -> Option<Vec<u8>> {
     TABLE
         .iter()
-        .find(|s| s.state.load(Ordering::Acquire) == LIVE && s.fd.load(Ordering::Relaxed) == fd)
+        .find(|s| {
+            s.state.load(Ordering::Acquire) == LIVE
+                && (s.fd.load(Ordering::Relaxed) == fd || s.wfd.load(Ordering::Relaxed) == fd)
+        })
         .map(|s| s.path().to_bytes().to_vec())
 }
 
@@ -237,24 +277,24 @@ pub fn unshare(_guard: &Guard, id: SlotId) {
         .is_ok()
     {
         if s.owner.load(Ordering::Relaxed) == sys::getpid() {
-            remove_and_close(s);
-        } else {
-            sys::close(s.fd.load(Ordering::Relaxed));
+            remove(s);
         }
         free(s);
     }
 }
 
+/// Closes this process's copies of a slot's fds and frees it. Async-signal-safe.
 fn free(s: &Slot) {
-    s.fd.store(NO_FD, Ordering::Relaxed);
+    close_own(s.fd.swap(NO_FD, Ordering::Relaxed));
+    close_own(s.wfd.swap(NO_FD, Ordering::Relaxed));
     close_own(s.dirfd.swap(NO_FD, Ordering::Relaxed));
     s.state.store(FREE, Ordering::Release);
 }
 
 /// Removes the file if its path still names the locked inode (unlinking while
-/// the lock is held), else empties it; then closes the fd. Async-signal-safe.
-fn remove_and_close(s: &Slot) {
-    let fd = s.fd.load(Ordering::Relaxed);
+/// the lock is held), else empties it when this process still has a
+/// writable fd. Async-signal-safe.
+fn remove(s: &Slot) {
     let dev = s.dev.load(Ordering::Relaxed);
     let ino = s.ino.load(Ordering::Relaxed);
     let same = |st: libc::stat| st.st_dev == dev && st.st_ino == ino;
@@ -267,10 +307,10 @@ fn remove_and_close(s: &Slot) {
         let path = s.path();
         matches!(sys::lstat(path), Ok(st) if same(st)) && sys::unlink(path).is_ok()
     };
-    if !removed {
-        let _ = sys::ftruncate(fd, 0);
+    let wfd = s.wfd.load(Ordering::Relaxed);
+    if !removed && wfd != NO_FD {
+        let _ = sys::ftruncate(wfd, 0);
     }
-    sys::close(fd);
 }
 
 /// Releases every pidfile this process owns. Async-signal-safe: used by
@@ -285,7 +325,7 @@ pub fn release_all_owned() {
             .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            remove_and_close(s);
+            remove(s);
             free(s);
         }
     }
@@ -295,24 +335,24 @@ extern "C" fn release_all_at_exit() {
     release_all_owned();
 }
 
+/// How many fds one slot may hold (locked, writable, directory).
+pub(crate) const FDS_PER_SLOT: usize = 3;
+
 /// The fds of the pidfiles this process owns, for the fd-closing step (these
 /// are kept; a lock inherited from a parent is not). Returns how many were
-/// written to `out`. Async-signal-safe.
+/// written to `out` (room for `SLOTS * FDS_PER_SLOT` is enough). Async-signal-safe.
 pub fn held_fds(out: &mut [RawFd]) -> usize {
     let me = sys::getpid();
     let mut n = 0;
     for s in TABLE.iter() {
-        if s.state.load(Ordering::Acquire) == LIVE
-            && s.owner.load(Ordering::Relaxed) == me
-            && n < out.len()
-        {
-            out[n] = s.fd.load(Ordering::Relaxed);
-            n += 1;
+        if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != me {
+            continue;
         }
-        let d = s.dirfd.load(Ordering::Relaxed);
-        if d != NO_FD && n < out.len() {
-            out[n] = d;
-            n += 1;
+        for fd in [&s.fd, &s.wfd, &s.dirfd].map(|a| a.load(Ordering::Relaxed)) {
+            if fd != NO_FD && n < out.len() {
+                out[n] = fd;
+                n += 1;
+            }
         }
     }
     n
@@ -329,7 +369,6 @@ pub fn forget_foreign(keep: libc::pid_t) {
                 .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
         {
-            sys::close(s.fd.load(Ordering::Relaxed));
             free(s);
         }
     }
@@ -380,10 +419,36 @@ pub fn write_own_pid() -> Result<(), (i32, RawFd)> {
         if s.state.load(Ordering::Acquire) != LIVE || s.owner.load(Ordering::Relaxed) != me {
             continue;
         }
-        let fd = s.fd.load(Ordering::Relaxed);
+        let fd = s.wfd.load(Ordering::Relaxed);
+        if fd == NO_FD {
+            return Err((libc::EBADF, s.fd.load(Ordering::Relaxed)));
+        }
         write_pid_line(fd, line.as_bytes()).map_err(|e| (e, fd))?;
     }
     Ok(())
+}
+
+/// Closes the writable fd of every pidfile this process owns that it could
+/// not open for writing by itself: a daemon that dropped privileges (its
+/// effective uid is neither root nor the file's owner) keeps only the
+/// read-only locked fd, so it cannot write another pid into root's file.
+/// Async-signal-safe.
+pub fn drop_foreign_write_fds() {
+    let me = sys::getpid();
+    let euid = sys::geteuid();
+    for s in TABLE.iter() {
+        let wfd = s.wfd.load(Ordering::Relaxed);
+        if s.state.load(Ordering::Acquire) != LIVE
+            || s.owner.load(Ordering::Relaxed) != me
+            || wfd == NO_FD
+            || euid == 0
+        {
+            continue;
+        }
+        if !matches!(sys::fstat(wfd), Ok(st) if st.st_uid == euid) {
+            close_own(s.wfd.swap(NO_FD, Ordering::Relaxed));
+        }
+    }
 }
 
 /// Writes `"<pid>\n"` at offset 0, then cuts the file to that length, so the
@@ -393,15 +458,8 @@ pub fn write_pid_line(fd: RawFd, line: &[u8]) -> sys::SysResult<()> {
     sys::ftruncate(fd, line.len() as i64)
 }
 
-/// Gives a slot the parent-directory fd used to remove its file after a chroot.
-pub fn set_dirfd(id: SlotId, dirfd: RawFd) {
-    match live(id) {
-        Some(s) => close_own(s.dirfd.swap(dirfd, Ordering::Relaxed)),
-        None => close_own(dirfd),
-    }
-}
-
-/// Closes every slot's directory fd (none may stay open in a chrooted daemon).
+/// Closes every slot's directory fd (none may stay open in a chrooted
+/// daemon); the file is then removed through its path, or emptied.
 /// Async-signal-safe.
 pub fn close_dirfds() {
     for s in TABLE.iter() {

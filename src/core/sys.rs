@@ -216,6 +216,94 @@ pub fn unlinkat(dir: RawFd, name: &CStr) -> SysResult<()> {
     check(unsafe { libc::unlinkat(dir, name.as_ptr(), 0) }).map(drop)
 }
 
+/// `renameat2(2)` with `RENAME_EXCHANGE`: swaps two names in one directory
+/// atomically (both must exist).
+pub fn exchange_at(dir: RawFd, a: &CStr, b: &CStr) -> SysResult<()> {
+    // SAFETY: valid NUL-terminated names; renameat2 takes integer flags.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            dir,
+            a.as_ptr(),
+            dir,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    } as c_int)
+    .map(drop)
+}
+
+/// `readlinkat(2)`: a symbolic link's target.
+pub fn readlinkat(dir: RawFd, name: &CStr) -> SysResult<Vec<u8>> {
+    let mut buf = alloc::vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `buf` is writable for its length; `name` is NUL-terminated.
+    let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(errno());
+    }
+    if n as usize >= buf.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// `openat2(2)` of a directory (`O_PATH`) with `RESOLVE_NO_SYMLINKS`: fails
+/// with `ELOOP` when any component is a symbolic link, and with `ENOSYS`
+/// (or `EPERM` under some seccomp filters) before Linux 5.6.
+pub fn open_dir_no_symlinks(path: &CStr) -> SysResult<RawFd> {
+    // SAFETY: `open_how` is plain old data; all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { core::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a valid NUL-terminated path and a valid open_how of the size given.
+    retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            core::mem::size_of::<libc::open_how>(),
+        ) as c_int
+    })
+}
+
+/// `geteuid(2)`. Async-signal-safe.
+pub fn geteuid() -> libc::uid_t {
+    // SAFETY: always succeeds.
+    unsafe { libc::geteuid() }
+}
+
+/// An owned fd, closed when dropped (for the fds a function opens and hands
+/// on only when everything succeeded).
+#[derive(Debug)]
+pub struct Fd(RawFd);
+
+impl Fd {
+    /// Takes ownership of `fd`.
+    pub fn new(fd: RawFd) -> Fd {
+        Fd(fd)
+    }
+
+    /// The fd number, still owned.
+    pub fn raw(&self) -> RawFd {
+        self.0
+    }
+
+    /// Gives the fd up without closing it.
+    pub fn into_raw(self) -> RawFd {
+        let fd = self.0;
+        core::mem::forget(self);
+        fd
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        close(self.0);
+    }
+}
+
 /// `getpid(2)`. Async-signal-safe.
 pub fn getpid() -> libc::pid_t {
     // SAFETY: always succeeds.

@@ -1,10 +1,12 @@
 //! `daemon3143 status` and `daemon3143 stop`: the pidfile's lock decides
-//! who runs; the pid comes from the library's `holder()`, which believes a
-//! pid only while the lock is held (a stale file names nobody).
+//! who runs. A pid is reported, and signalled, only when `/proc` proves that
+//! process holds the lock on the file (the library's `inspect()`): the pid
+//! written in the file is a claim, which a stale file, a program that forked
+//! away or anyone who could write the file may have got wrong.
 
 use crate::cli::{signal_name, Stop};
 use crate::d3143::error::strerror;
-use crate::d3143::{self, sys};
+use crate::d3143::{self, sys, Holder};
 use crate::os;
 use crate::Fail;
 use std::ffi::OsStr;
@@ -16,36 +18,86 @@ pub const RUNNING: i32 = 0;
 pub const DEAD_PIDFILE_EXISTS: i32 = 1;
 pub const NOT_RUNNING: i32 = 3;
 pub const UNKNOWN: i32 = 4;
+/// The lock is held, but not by the process the pidfile names (LSB leaves
+/// 150-199 to the application): `status` and `stop`.
+pub const LOCKED_BY_OTHER: i32 = 150;
 
 fn show(p: &OsStr) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Whether something exists at the path (not following a final symlink).
-fn exists(path: &OsStr) -> bool {
-    sys::lstat(&os::cstring(path)).is_ok()
+/// Whether something exists at the path (not following a final symlink);
+/// an error other than "no such file" is reported as such.
+fn exists(path: &OsStr) -> Result<bool, String> {
+    match sys::lstat(&os::cstring(path)) {
+        Ok(_) => Ok(true),
+        Err(libc::ENOENT) => Ok(false),
+        Err(e) => Err(format!(
+            "cannot tell whether pidfile {} exists: lstat: {}",
+            show(path),
+            strerror(e)
+        )),
+    }
 }
 
-/// `status`: prints the pid and exits 0 when the lock is held; otherwise
-/// says why it is not running: 1 (stale pidfile left) or 3 (no pidfile);
-/// 4 when it cannot tell.
+/// "the pid it names (N)" / "no valid pid" for messages.
+fn named_text(named: Option<libc::pid_t>) -> String {
+    match named {
+        Some(p) => format!("not by pid {p}, which it names"),
+        None => "and it names no valid pid".to_string(),
+    }
+}
+
+/// "pid 12 (sleep), pid 13 (sh)" or a word on why none is shown.
+fn holders_text(holders: &[libc::pid_t]) -> String {
+    if holders.is_empty() {
+        "a process /proc does not show to this user".to_string()
+    } else {
+        d3143::holders::describe(holders)
+    }
+}
+
+/// `status`: prints the pid and exits 0 when the process the pidfile names
+/// is proven to hold its lock; 150 when another process holds it (named on
+/// standard output when /proc shows it); otherwise says why it is not
+/// running: 1 (stale pidfile left) or 3 (no pidfile); 4 when it cannot tell.
 pub fn status(pidfile: &OsStr) -> i32 {
-    match d3143::holder(pidfile.as_bytes()) {
-        Ok(Some(pid)) => {
+    let name = show(pidfile);
+    match d3143::inspect(pidfile.as_bytes()) {
+        Ok(Holder::Pid(pid)) => {
             println!("{pid}");
             RUNNING
         }
-        Ok(None) if exists(pidfile) => {
+        Ok(Holder::Other { named, holders }) => {
             println!(
-                "not running: pidfile {} is stale (its lock is not held)",
-                show(pidfile)
+                "not running as recorded: pidfile {name} is locked, {}; the lock is held by {}",
+                named_text(named),
+                holders_text(&holders)
             );
-            DEAD_PIDFILE_EXISTS
+            LOCKED_BY_OTHER
         }
-        Ok(None) => {
-            println!("not running: no pidfile {}", show(pidfile));
-            NOT_RUNNING
+        Ok(Holder::Unverified { named, errno }) => {
+            eprintln!(
+                "daemon3143: status: pidfile {name} is locked and names pid {named}, but /proc \
+                 cannot show whether pid {named} holds the lock: {}",
+                strerror(errno)
+            );
+            UNKNOWN
         }
+        Ok(Holder::None) => match exists(pidfile) {
+            Ok(true) => {
+                println!("not running: pidfile {name} is stale (its lock is not held)");
+                DEAD_PIDFILE_EXISTS
+            }
+            Ok(false) => {
+                println!("not running: no pidfile {name}");
+                NOT_RUNNING
+            }
+            Err(m) => {
+                eprintln!("daemon3143: status: {m}");
+                UNKNOWN
+            }
+        },
         Err(e) => {
             eprintln!("daemon3143: status: {}", e.message());
             UNKNOWN
@@ -53,21 +105,51 @@ pub fn status(pidfile: &OsStr) -> i32 {
     }
 }
 
-/// `stop`: signals the process holding the pidfile's lock through a pidfd
-/// and waits for it to exit. A pidfile whose lock nobody holds is refused:
-/// nothing is signalled, and that counts as stopped (exit 0, LSB's rule for
-/// stopping a stopped service).
+/// The proven holder, or why there is none to signal.
+enum Target {
+    Pid(libc::pid_t),
+    /// Nobody holds the lock.
+    Nobody,
+}
+
+/// Inspects the pidfile: a proven holder, nobody, or a failure (150 for a
+/// lock held by another process than the one named, 1 otherwise).
+fn target(s: &Stop) -> Result<Target, Fail> {
+    let name = show(&s.pidfile);
+    match d3143::inspect(s.pidfile.as_bytes()) {
+        Ok(Holder::Pid(pid)) => Ok(Target::Pid(pid)),
+        Ok(Holder::None) => Ok(Target::Nobody),
+        Ok(Holder::Other { named, holders }) => Err(Fail::new(
+            LOCKED_BY_OTHER,
+            format!(
+                "stop: pidfile {name} is locked, {}; the lock is held by {}; nothing signalled",
+                named_text(named),
+                holders_text(&holders)
+            ),
+        )),
+        Ok(Holder::Unverified { named, errno }) => Err(Fail::new(
+            1,
+            format!(
+                "stop: pidfile {name} names pid {named}, but /proc cannot show whether it holds \
+                 the lock ({}); nothing signalled",
+                strerror(errno)
+            ),
+        )),
+        Err(e) => Err(Fail::new(1, format!("stop: {}", e.message()))),
+    }
+}
+
+/// `stop`: signals the process proven to hold the pidfile's lock through a
+/// pidfd and waits for it to exit. A pidfile whose lock nobody holds is
+/// refused: nothing is signalled, and that counts as stopped (exit 0, LSB's
+/// rule for stopping a stopped service).
 pub fn stop(s: &Stop) -> Result<i32, Fail> {
     let name = show(&s.pidfile);
-    let holder = |what: &str| {
-        d3143::holder(s.pidfile.as_bytes())
-            .map_err(|e| Fail::new(1, format!("{what}: {}", e.message())))
-    };
-    let Some(pid) = holder("stop")? else {
-        let why = if exists(&s.pidfile) {
-            "is stale (its lock is not held): no process to signal"
-        } else {
-            "does not exist"
+    let Target::Pid(pid) = target(s)? else {
+        let why = match exists(&s.pidfile) {
+            Ok(true) => "is stale (its lock is not held): no process to signal",
+            Ok(false) => "does not exist",
+            Err(m) => return Err(Fail::new(1, format!("stop: {m}"))),
         };
         eprintln!("daemon3143: stop: not running: pidfile {name} {why}");
         return Ok(0);
@@ -82,7 +164,7 @@ pub fn stop(s: &Stop) -> Result<i32, Fail> {
         Ok(fd) => fd,
         Err(libc::ESRCH) => {
             // It exited between the two calls.
-            let _ = os::remove_stale_pidfile(&os::cstring(&s.pidfile));
+            remove_stale(&s.pidfile, pid);
             return Ok(0);
         }
         Err(e) => {
@@ -92,25 +174,22 @@ pub fn stop(s: &Stop) -> Result<i32, Fail> {
             ))
         }
     };
-    let result = signal_and_wait(s, &name, pid, pidfd, holder);
+    let result = signal_and_wait(s, &name, pid, pidfd);
     sys::close(pidfd);
     result
 }
 
-fn signal_and_wait(
-    s: &Stop,
-    name: &str,
-    pid: libc::pid_t,
-    pidfd: i32,
-    holder: impl Fn(&str) -> Result<Option<libc::pid_t>, Fail>,
-) -> Result<i32, Fail> {
+fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result<i32, Fail> {
     // The pidfd refers to whatever process had `pid` when it was opened:
-    // check that the lock still names that pid, so a pid reused in between
+    // prove again that this pid holds the lock, so a pid reused in between
     // is never signalled.
-    match holder("stop")? {
-        Some(p) if p == pid => {}
-        None => return Ok(0), // exited meanwhile
-        Some(other) => {
+    match target(s)? {
+        Target::Pid(p) if p == pid => {}
+        Target::Nobody => {
+            remove_stale(&s.pidfile, pid);
+            return Ok(0); // exited meanwhile
+        }
+        Target::Pid(other) => {
             return Err(Fail::new(
                 1,
                 format!(
@@ -146,17 +225,31 @@ fn signal_and_wait(
             ),
         ));
     }
-    // PROGRAM could not remove its pidfile (it does not know it): remove it
-    // now that its lock is free. A lock still held (a child that inherited
-    // the fd) leaves it in place.
-    match os::remove_stale_pidfile(&os::cstring(&s.pidfile)) {
-        Ok(_) => {}
-        Err(m) => eprintln!("daemon3143: stop: pid {pid} exited, but {m}"),
-    }
-    if let Ok(Some(p)) = d3143::holder(s.pidfile.as_bytes()) {
-        eprintln!(
-            "daemon3143: stop: pid {pid} exited, but pidfile {name} is still locked (by pid {p})"
-        );
+    remove_stale(&s.pidfile, pid);
+    match d3143::inspect(s.pidfile.as_bytes()) {
+        Ok(Holder::None) | Err(_) => {}
+        Ok(Holder::Pid(p)) => eprintln!(
+            "daemon3143: stop: pid {pid} exited, but pidfile {name} is held again (by pid {p})"
+        ),
+        Ok(Holder::Other { holders, .. }) => eprintln!(
+            "daemon3143: stop: pid {pid} exited, but pidfile {name} is still locked by {}",
+            holders_text(&holders)
+        ),
+        Ok(Holder::Unverified { named, .. }) => eprintln!(
+            "daemon3143: stop: pid {pid} exited, but pidfile {name} is locked again (it names pid {named})"
+        ),
     }
     Ok(0)
+}
+
+/// PROGRAM could not remove its pidfile (it does not know it): remove it
+/// now that its lock is free. A lock still held (a child that inherited the
+/// fd) leaves it in place; a failure is reported as a warning.
+fn remove_stale(pidfile: &OsStr, pid: libc::pid_t) {
+    if let Err(e) = d3143::remove_stale(pidfile.as_bytes()) {
+        eprintln!(
+            "daemon3143: stop: pid {pid} exited, but the stale pidfile stays: {}",
+            e.message()
+        );
+    }
 }

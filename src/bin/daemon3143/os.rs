@@ -1,7 +1,6 @@
 //! The few system calls the tool needs beyond the library's core: name
-//! lookups, pidfds, and removing a pidfile nobody holds.
+//! lookups and pidfds.
 
-use crate::d3143::error::strerror;
 use crate::d3143::sys::{self, RawFd};
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
@@ -114,7 +113,16 @@ pub fn pidfd_wait(fd: RawFd, timeout: Option<Duration>) -> bool {
             return true;
         }
         if r < 0 && errno() != libc::EINTR {
-            return false;
+            // poll failed (ENOMEM, say): ask the pidfd directly, and try
+            // again a little later until the deadline.
+            if pidfd_send_signal(fd, 0) == Err(libc::ESRCH) {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            sys::sleep_ms(10);
+            continue;
         }
         if r == 0 && ms == 0 {
             return false;
@@ -136,51 +144,6 @@ pub fn exited_within(pid: libc::pid_t, within: Duration) -> bool {
         }
         Err(_) => true,
     }
-}
-
-/// Removes a pidfile whose lock nobody holds, exactly as the library's
-/// release does: take the lock, check the path still names the locked inode,
-/// unlink while holding it. `Ok(true)`: removed; `Ok(false)`: absent, or held
-/// by a process (left alone). A `holder()` probe's passing shared lock is
-/// waited out (~100 ms).
-pub fn remove_stale_pidfile(path: &CStr) -> Result<bool, String> {
-    let name = path.to_string_lossy();
-    let flags =
-        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
-    let fd = match sys::open(path, flags, 0) {
-        Ok(fd) => fd,
-        Err(libc::ENOENT) => return Ok(false),
-        Err(e) => return Err(format!("pidfile {name}: {}", strerror(e))),
-    };
-    let result = (|| {
-        let st = sys::fstat(fd).map_err(|e| format!("pidfile {name}: fstat: {}", strerror(e)))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(format!("pidfile {name}: not a regular file"));
-        }
-        let deadline = Instant::now() + Duration::from_millis(100);
-        loop {
-            match sys::flock(fd, libc::LOCK_EX | libc::LOCK_NB) {
-                Ok(()) => break,
-                Err(libc::EWOULDBLOCK) => {}
-                Err(e) => return Err(format!("pidfile {name}: flock: {}", strerror(e))),
-            }
-            // Only shared (probe) locks in the way? Then wait for them to pass.
-            if sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB).is_err() || Instant::now() > deadline {
-                return Ok(false);
-            }
-            let _ = sys::flock(fd, libc::LOCK_UN);
-            sys::sleep_ms(1);
-        }
-        match sys::lstat(path) {
-            Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino => {}
-            _ => return Ok(false), // replaced in between: not ours to remove
-        }
-        sys::unlink(path)
-            .map(|()| true)
-            .map_err(|e| format!("removing pidfile {name}: {}", strerror(e)))
-    })();
-    sys::close(fd);
-    result
 }
 
 /// A path argument as a C string (arguments never hold NUL bytes).

@@ -21,6 +21,10 @@ use std::os::unix::ffi::OsStrExt;
 
 /// The environment variable naming the readiness fd (--wait-ready).
 pub const NOTIFY_FD: &str = "NOTIFY_FD";
+/// The environment variable naming the fd that holds the pidfile's lock in
+/// PROGRAM (read-only; PROGRAM sets FD_CLOEXEC on it, or closes it in
+/// children it forks, so that only it keeps the lock).
+pub const PIDFILE_FD: &str = "D3143_PIDFILE_FD";
 
 /// Everything the daemon needs between `open()` and `exec`, prepared before.
 struct Exec {
@@ -282,17 +286,23 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
             fail(ctx, fail1(format!("truncating {what}: {}", strerror(e))));
         }
     }
-    // The lock lives as long as PROGRAM: its fd survives the exec.
-    if let Some(fd) = ctx.pidfile().and_then(|p| p.fd()) {
-        if let Err(e) = sys::set_cloexec(fd, false) {
-            fail(
-                ctx,
-                fail1(format!(
-                    "pidfile: keeping fd {fd} across exec: {}",
-                    strerror(e)
-                )),
-            );
+    // The lock lives as long as PROGRAM: its fd (read-only: PROGRAM cannot
+    // write the file) survives the exec, named in the environment so that
+    // PROGRAM can keep it from the children it starts.
+    match ctx.pidfile().and_then(|p| p.fd()) {
+        Some(fd) => {
+            if let Err(e) = sys::set_cloexec(fd, false) {
+                fail(
+                    ctx,
+                    fail1(format!(
+                        "pidfile: keeping fd {fd} across exec: {}",
+                        strerror(e)
+                    )),
+                );
+            }
+            std::env::set_var(PIDFILE_FD, fd.to_string());
         }
+        None => std::env::remove_var(PIDFILE_FD),
     }
     for &fd in &x.keep_fds {
         if let Err(e) = sys::set_cloexec(fd, false) {
@@ -488,7 +498,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     }
     if os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
-            let _ = os::remove_stale_pidfile(&os::cstring(p));
+            let _ = crate::d3143::remove_stale(p.as_bytes());
         }
         eprintln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
     } else {

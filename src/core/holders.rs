@@ -1,0 +1,178 @@
+//! Who holds a pidfile's lock, proven through `/proc`, never taken from the
+//! file's contents alone.
+//!
+//! A pid written in a pidfile is only a claim: a stale file names a dead
+//! (or reused) pid, a program's forked-away child holds the lock while the
+//! file names its exited parent, and anyone who could write the file could
+//! name any process. A process is taken as a holder only when one of its
+//! fds refers to the locked inode (`stat` of `/proc/<pid>/fd/<n>`) and that
+//! fd's open file description holds an `flock` on it (the `lock:` lines of
+//! `/proc/<pid>/fdinfo/<n>`, which list exactly the locks placed through
+//! that open file description).
+
+use super::prelude::*;
+use super::sys;
+
+/// Whether a process holds the lock on an inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// One of its fds holds an `flock` on the inode.
+    Holds,
+    /// It has no such fd (or no longer exists).
+    DoesNot,
+    /// `/proc` cannot tell this process (the errno: `EACCES` for another
+    /// user's process when not root, `ENOENT` without `/proc`).
+    Unknown(i32),
+}
+
+/// The kind of `flock` a proof asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// `LOCK_EX` (a pidfile's owner).
+    Exclusive,
+    /// `LOCK_EX` or `LOCK_SH` (anyone pinning the file).
+    Any,
+}
+
+fn proc_path(pid: libc::pid_t, rest: &str) -> CString {
+    CString::new(format!("/proc/{pid}/{rest}")).expect("no NUL")
+}
+
+/// Whether `/proc` is there to be asked at all.
+fn proc_errno() -> Option<i32> {
+    sys::stat(c"/proc/self/fdinfo").err()
+}
+
+/// Whether an fdinfo text lists an flock of the kind asked for.
+fn lists_flock(fdinfo: &[u8], kind: Lock) -> bool {
+    let Ok(text) = core::str::from_utf8(fdinfo) else {
+        return false;
+    };
+    // "lock:\t1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+    text.lines().filter(|l| l.starts_with("lock:")).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.iter().position(|&w| w == "FLOCK") {
+            Some(i) => match f.get(i + 2) {
+                Some(&"WRITE") => true,
+                Some(&"READ") => kind == Lock::Any,
+                _ => false,
+            },
+            None => false,
+        }
+    })
+}
+
+/// Whether process `pid` holds an flock of the kind asked for on the inode
+/// `(dev, ino)`.
+pub fn holds(pid: libc::pid_t, dev: u64, ino: u64, kind: Lock) -> Proof {
+    if pid <= 0 {
+        return Proof::DoesNot;
+    }
+    let fds = match sys::numeric_dir_entries(&proc_path(pid, "fd")) {
+        Ok(fds) => fds,
+        Err(libc::ENOENT) | Err(libc::ESRCH) => {
+            return match proc_errno() {
+                Some(e) => Proof::Unknown(e),
+                None => Proof::DoesNot,
+            }
+        }
+        Err(e) => return Proof::Unknown(e),
+    };
+    for n in fds {
+        match sys::stat(&proc_path(pid, &format!("fd/{n}"))) {
+            Ok(st) if st.st_dev == dev && st.st_ino == ino => {}
+            Ok(_) | Err(libc::ENOENT) => continue,
+            Err(libc::EACCES) | Err(libc::EPERM) => return Proof::Unknown(libc::EACCES),
+            Err(_) => continue,
+        }
+        match sys::read_file(&proc_path(pid, &format!("fdinfo/{n}")), 1 << 16) {
+            Ok(info) if lists_flock(&info, kind) => return Proof::Holds,
+            Ok(_) | Err(libc::ENOENT) => {}
+            Err(libc::EACCES) | Err(libc::EPERM) => return Proof::Unknown(libc::EACCES),
+            Err(_) => {}
+        }
+    }
+    Proof::DoesNot
+}
+
+/// At most this many holders are listed.
+const MAX_LISTED: usize = 8;
+
+/// The processes `/proc` shows holding a lock of the kind asked for on the
+/// inode (the ones this process may look into), lowest pid first.
+pub fn scan(dev: u64, ino: u64, kind: Lock) -> Vec<libc::pid_t> {
+    let mut pids: Vec<libc::pid_t> = sys::numeric_dir_entries(c"/proc")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| libc::pid_t::try_from(p).ok())
+        .collect();
+    pids.sort_unstable();
+    pids.into_iter()
+        .filter(|&p| holds(p, dev, ino, kind) == Proof::Holds)
+        .take(MAX_LISTED)
+        .collect()
+}
+
+/// A process's effective uid, from `/proc/<pid>/status`.
+pub fn euid_of(pid: libc::pid_t) -> Option<libc::uid_t> {
+    let status = sys::read_file(&proc_path(pid, "status"), 1 << 16).ok()?;
+    let text = core::str::from_utf8(&status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// A process's command name (`/proc/<pid>/comm`), for messages.
+pub fn comm_of(pid: libc::pid_t) -> Option<String> {
+    let comm = sys::read_file(&proc_path(pid, "comm"), 64).ok()?;
+    Some(super::error::show(comm.trim_ascii_end()))
+}
+
+/// "pid 12 (sleep), pid 13 (sh)".
+pub fn describe(pids: &[libc::pid_t]) -> String {
+    let mut out = String::new();
+    for (i, &p) in pids.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&format!("pid {p}"));
+        if let Some(c) = comm_of(p) {
+            out.push_str(&format!(" ({c})"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fdinfo_lock_lines() {
+        let ex = b"pos:\t0\nflags:\t02100000\nmnt_id:\t30\nino:\t5\nlock:\t1: FLOCK  ADVISORY  WRITE 42 00:1e:5 0 EOF\n";
+        let sh = b"pos:\t0\nlock:\t1: FLOCK  ADVISORY  READ 42 00:1e:5 0 EOF\n";
+        let posix = b"lock:\t1: POSIX  ADVISORY  WRITE 42 00:1e:5 0 EOF\n";
+        assert!(lists_flock(ex, Lock::Exclusive));
+        assert!(lists_flock(ex, Lock::Any));
+        assert!(!lists_flock(sh, Lock::Exclusive));
+        assert!(lists_flock(sh, Lock::Any));
+        assert!(!lists_flock(posix, Lock::Any));
+        assert!(!lists_flock(b"pos:\t0\nflags:\t0\n", Lock::Any));
+    }
+
+    #[test]
+    fn this_process_is_proven_to_hold_its_own_flock() {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let p = std::env::temp_dir().join(format!("d3143-holders-{}", std::process::id()));
+        let f = std::fs::File::create(&p).unwrap();
+        let m = f.metadata().unwrap();
+        let me = std::process::id() as libc::pid_t;
+        assert_eq!(holds(me, m.dev(), m.ino(), Lock::Exclusive), Proof::DoesNot);
+        // SAFETY: flock on an fd this test owns.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+        assert_eq!(holds(me, m.dev(), m.ino(), Lock::Exclusive), Proof::Holds);
+        assert!(scan(m.dev(), m.ino(), Lock::Any).contains(&me));
+        drop(f);
+        std::fs::remove_file(&p).unwrap();
+    }
+}
