@@ -458,14 +458,16 @@ fn second_acquire_in_another_process_is_eexist_and_changes_nothing() {
 }
 
 #[test]
-fn acquire_against_a_locked_file_without_a_valid_pid_says_pid_unknown() {
+fn acquire_against_a_locked_file_without_a_valid_pid_names_the_real_holder() {
     let d = TempDir::new("pf-unknown");
     let p = d.join("x.pid");
     for content in [&b""[..], b"abc", b"0\n"] {
         let _lock = foreign_lock(&p, content);
         let before = snapshot(&p);
         let msg = acquire_fails(&p, libc::EEXIST);
-        assert!(msg.contains("pid unknown"), "{msg}");
+        // The file names nobody: the holder /proc shows (this test process)
+        // is named instead.
+        assert!(names_pid(&msg, std::process::id() as i32), "{msg}");
         assert_eq!(snapshot(&p), before, "the loser touched the held file");
     }
 }
@@ -872,11 +874,37 @@ fn holder_of_a_locked_file_with_garbage_is_eagain_within_a_second() {
 fn holder_of_a_locked_file_reads_the_pid_with_or_without_newline() {
     let d = TempDir::new("pf-h-pid");
     let p = d.join("x.pid");
-    for (c, want) in [(&b"123"[..], 123), (b"123\n", 123), (b"1\n", 1)] {
+    let me = std::process::id() as i32;
+    for c in [me.to_string(), format!("{me}\n")] {
+        let _lock = foreign_lock(&p, c.as_bytes());
+        let (r, e, _, msg) = holder(&p);
+        assert_eq!((r, e), (me, 0), "{msg}");
+    }
+}
+
+#[test]
+fn holder_never_believes_a_pid_that_does_not_hold_the_lock() {
+    // The file names a live process that does not hold the lock (or a
+    // pid nobody has): whoever wrote that pid, it is not reported; the real
+    // holder (this test process) is named instead.
+    let d = TempDir::new("pf-h-liar");
+    let p = d.join("x.pid");
+    let me = std::process::id() as i32;
+    let mut bystander = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let live = format!("{}\n", bystander.id());
+    for c in [live.as_bytes(), b"123"] {
         let _lock = foreign_lock(&p, c);
         let (r, e, _, msg) = holder(&p);
-        assert_eq!((r, e), (want, 0), "{msg}");
+        assert_eq!((r, e), (-1, libc::EAGAIN), "{msg}");
+        assert!(names_pid(&msg, me), "{msg}");
+        assert!(msg.contains("not by pid"), "{msg}");
     }
+    drop(bystander.stdin.take());
+    bystander.wait().unwrap();
 }
 
 #[test]
@@ -916,9 +944,18 @@ fn flock_tool_sees_a_locked_pidfile_as_busy_and_acquire_then_fails() {
     assert_eq!(line.trim(), "locked");
     let before = snapshot(&p);
     let msg = acquire_fails(&p, libc::EEXIST);
-    assert!(names_pid(&msg, 777), "{msg}");
+    // The file names 777, which does not hold the lock: flock(1) does, and
+    // it is the one named.
+    let flock_pid = f.id() as i32;
+    assert!(names_pid(&msg, flock_pid), "{msg}");
+    assert!(
+        msg.contains("names pid 777, which does not hold it"),
+        "{msg}"
+    );
     assert_eq!(snapshot(&p), before);
-    assert_eq!(holder(&p).0, 777);
+    let (r, e, _, hmsg) = holder(&p);
+    assert_eq!((r, e), (-1, libc::EAGAIN), "{hmsg}");
+    assert!(names_pid(&hmsg, flock_pid), "{hmsg}");
     let mut stdin = f.stdin.take().unwrap();
     let _ = stdin.flush();
     drop(stdin);

@@ -170,6 +170,14 @@ impl Place {
                 ),
             ));
         }
+        if st.st_nlink == 0 {
+            // Removed since it was opened (its holder's release): as if it
+            // had not been there.
+            return Err(Error::new(
+                libc::ENOENT,
+                format!("pidfile {name}: was removed meanwhile"),
+            ));
+        }
         if st.st_nlink != 1 {
             return Err(Error::new(
                 libc::EINVAL,
@@ -223,25 +231,31 @@ fn named_pid(fd: &Fd) -> sys::SysResult<Option<libc::pid_t>> {
 
 /// Who holds the exclusive lock on the file open as `fd` (`st`): the named
 /// pid once `/proc` proves it holds the lock, waiting ~100 ms for a new
-/// holder to write its pid; `Holder::None` when the lock was released
-/// meanwhile.
+/// holder to write its pid (a file being taken over still names the
+/// previous, dead or reused, pid for a moment); `Holder::None` when the lock
+/// was released meanwhile.
 fn identify(fd: &Fd, st: &libc::stat) -> sys::SysResult<Holder> {
     let deadline = sys::now() + PROBE_WAIT;
     loop {
         let named = named_pid(fd)?;
-        if let Some(pid) = named {
-            match holders::holds(pid, st.st_dev, st.st_ino, Lock::Exclusive) {
-                Proof::Holds => return Ok(Holder::Pid(pid)),
-                Proof::Unknown(errno) => return Ok(Holder::Unverified { named: pid, errno }),
-                Proof::DoesNot => {}
-            }
+        let proof = match named {
+            Some(pid) => holders::holds(pid, st.st_dev, st.st_ino, Lock::Exclusive),
+            None => Proof::DoesNot,
+        };
+        if let (Some(pid), Proof::Holds) = (named, proof) {
+            return Ok(Holder::Pid(pid));
         }
         if !exclusively_locked(fd)? {
             return Ok(Holder::None);
         }
         if sys::now() >= deadline {
-            let holders = holders::scan(st.st_dev, st.st_ino, Lock::Exclusive);
-            return Ok(Holder::Other { named, holders });
+            return Ok(match (named, proof) {
+                (Some(pid), Proof::Unknown(errno)) => Holder::Unverified { named: pid, errno },
+                _ => Holder::Other {
+                    named,
+                    holders: holders::scan(st.st_dev, st.st_ino, Lock::Exclusive),
+                },
+            });
         }
         sys::sleep_ms(2);
     }
@@ -374,7 +388,14 @@ impl PidFile {
                 }
             }
         };
-        let st = place.check_file(&wfd).inspect_err(|_| undo(None))?;
+        let st = match place.check_file(&wfd) {
+            Ok(st) => st,
+            Err(e) if e.errno() == libc::ENOENT => return Ok(None), // removed: again
+            Err(e) => {
+                undo(None);
+                return Err(e);
+            }
+        };
         if let Some(id) = registry::find(guard, st.st_dev, st.st_ino) {
             registry::share(guard, id);
             return Ok(Some(id));
@@ -714,8 +735,11 @@ fn open_existing(path: &[u8]) -> Result<Option<(Place, Fd, libc::stat)>> {
         Err(libc::ENOENT) => return Ok(None),
         Err(e) => return Err(place.open_err(e)),
     };
-    let st = place.check_file(&fd)?;
-    Ok(Some((place, fd, st)))
+    match place.check_file(&fd) {
+        Ok(st) => Ok(Some((place, fd, st))),
+        Err(e) if e.errno() == libc::ENOENT => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Who holds the pidfile at `path`. Never creates, never keeps the lock. A

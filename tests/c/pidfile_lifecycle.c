@@ -143,13 +143,14 @@ int main(int argc, char **argv) {
     d3143_pidfile_free(h1);
 
     /* a stale file (no lock) is taken over: contents replaced exactly, even
-     * when longer than the new line; an existing file keeps its mode */
+     * when longer than the new line; an existing file gets mode 0644 (one
+     * planted 0666 could be rewritten by anyone) */
     const char *f = at("f.pid");
-    write_file(f, "99999999999999999999 stale garbage\n", 0640);
+    write_file(f, "99999999999999999999 stale garbage\n", 0666);
     pf = d3143_pidfile_new(f);
     CHECK(pf && d3143_pidfile_acquire(pf) == 0, "take over a stale file");
     CHECK(strcmp(contents(f), mypid) == 0, "contents \"%s\"", contents(f));
-    CHECK(stat(f, &st) == 0 && (st.st_mode & 07777) == 0640, "existing mode kept: %o",
+    CHECK(stat(f, &st) == 0 && (st.st_mode & 07777) == 0644, "existing mode made 0644: %o",
           st.st_mode & 07777);
     CHECK(d3143_pidfile_release(pf) == 0 && !exists(f), "release f");
     /* a stale file naming this very process is taken over too */
