@@ -26,20 +26,38 @@ fn default_sig_ign() -> u64 {
 }
 
 /// The fds of `pid` from outside, minus those the harness gave it; each
-/// other fd must be the pidfile (the library's own), at most one.
+/// other fd must be the library's own: the pidfile (its read-only locked
+/// fd) and its directory (an `O_PATH` fd to remove it at exit), at most one
+/// of each.
 fn assert_only_expected_fds(pid: i32, expected: &[i32], pidfile: Option<&Path>) {
     let links = fd_links(pid);
     let mut others = vec![];
+    let mut dirs = vec![];
     for (fd, target) in &links {
         if expected.contains(fd) {
             continue;
         }
         match pidfile {
             Some(p) if target == p => others.push(*fd),
+            Some(p) if Some(target.as_path()) == p.parent() => dirs.push(*fd),
             _ => panic!("daemon {pid} has fd {fd} open on {target:?}; all fds: {links:?}"),
         }
     }
     assert!(others.len() <= 1, "several pidfile fds: {links:?}");
+    assert!(dirs.len() <= 1, "several directory fds: {links:?}");
+    for fd in &others {
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(
+            flags & libc::O_ACCMODE,
+            libc::O_RDONLY,
+            "the daemon's pidfile fd {fd} is writable: {info}"
+        );
+    }
     for fd in expected {
         assert!(
             links.iter().any(|(f, _)| f == fd),

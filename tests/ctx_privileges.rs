@@ -9,6 +9,7 @@ mod ctx_harness;
 
 use common::*;
 use ctx_harness::*;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// A jail with nothing in it but `dirs`.
@@ -39,11 +40,45 @@ fn no_directory_fds(pid: i32) {
     }
 }
 
-/// After the daemon is gone: the pidfile removed, or emptied when it could not be.
-fn pidfile_gone_or_empty(p: &Path) {
-    if let Ok(s) = std::fs::read(p) {
-        assert!(s.is_empty(), "stale pid left in {p:?}: {s:?}");
+/// After a daemon that dropped privileges is gone: the pidfile removed, or
+/// (it could neither remove nor write root's file) left stale, naming the
+/// dead daemon with its lock free, so that nobody takes it for running.
+fn pidfile_released(p: &Path, daemon: i32) {
+    let Ok(s) = std::fs::read(p) else {
+        return;
+    };
+    assert!(
+        s.is_empty() || s == format!("{daemon}\n").as_bytes(),
+        "pidfile {p:?} holds {s:?}"
+    );
+    let f = std::fs::File::open(p).unwrap();
+    // SAFETY: flock on an fd this test owns.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(r, 0, "the lock on {p:?} is still held");
+}
+
+/// Every fd `pid` has on the pidfile is read-only: a daemon that dropped
+/// privileges cannot write another pid into root's file.
+fn pidfile_fds_read_only(pid: i32, pidfile: &Path) {
+    let mut n = 0;
+    for (fd, target) in fd_links(pid) {
+        if target != pidfile {
+            continue;
+        }
+        n += 1;
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(
+            flags & libc::O_ACCMODE,
+            libc::O_RDONLY,
+            "daemon {pid} can write its pidfile through fd {fd}"
+        );
     }
+    assert_eq!(n, 1, "daemon {pid} should keep exactly its locked fd");
 }
 
 fn groups_line(pid: i32) -> Vec<u32> {
@@ -91,11 +126,12 @@ fn chroot_without_dev_or_etc_and_a_user_given_by_name() {
         );
     }
     no_directory_fds(pid);
+    pidfile_fds_read_only(pid, &pidfile);
     assert!(!j.join("dev").exists() && !j.join("etc").exists());
     assert_eq!(pid_in(&pidfile), Some(pid), "the pidfile is a host path");
     l.signal(libc::SIGTERM);
     assert_eq!(killed_by(l.reap_daemon()), Some(libc::SIGTERM));
-    pidfile_gone_or_empty(&pidfile);
+    pidfile_released(&pidfile, pid);
 }
 
 #[test]
@@ -213,9 +249,10 @@ fn dropping_root_changes_all_ids_clears_groups_and_cannot_be_undone() {
     assert_eq!(s.get("core"), "0,0");
     assert_eq!(s.int("dumpable"), 0, "PR_SET_DUMPABLE 0 after the drop");
     assert_eq!(pid_in(&pidfile), Some(pid));
+    pidfile_fds_read_only(pid, &pidfile);
     l.signal(libc::SIGTERM);
     assert_eq!(killed_by(l.reap_daemon()), Some(libc::SIGTERM));
-    pidfile_gone_or_empty(&pidfile);
+    pidfile_released(&pidfile, pid);
 }
 
 /// A user whose primary gid differs from its uid, else nobody.

@@ -288,11 +288,13 @@ fn daemon_steps(
         errno,
         arg: fd.into(),
     })?;
-    // A daemon that dropped privileges keeps only the read-only locked fd:
-    // it cannot write another pid into a file it could not open itself.
-    registry::drop_foreign_write_fds();
-    // Kept until now so that a failure above could still remove the pidfile
-    // from inside a jail; none may stay open in a jailed daemon.
+    // The pid is written: the daemon keeps the read-only locked fd and the
+    // directory's fd (to remove the file at exit). In a jail no directory
+    // fd from outside may stay open (kept until now so that a failure
+    // above could still remove the pidfile): there the writable fd stays,
+    // to empty the file at exit, unless the daemon dropped privileges and
+    // could not have opened it for writing itself.
+    registry::drop_write_fds(plan.jailed);
     if plan.jailed {
         registry::close_dirfds();
     }

@@ -428,12 +428,14 @@ pub fn write_own_pid() -> Result<(), (i32, RawFd)> {
     Ok(())
 }
 
-/// Closes the writable fd of every pidfile this process owns that it could
-/// not open for writing by itself: a daemon that dropped privileges (its
+/// Closes the writable fd of the pidfiles this process owns, once the
+/// daemon wrote its pid: all of them when `keep_writable` is false (the
+/// directory fd still removes the file at exit), else those it could not
+/// open for writing by itself: a daemon that dropped privileges (its
 /// effective uid is neither root nor the file's owner) keeps only the
 /// read-only locked fd, so it cannot write another pid into root's file.
 /// Async-signal-safe.
-pub fn drop_foreign_write_fds() {
+pub fn drop_write_fds(keep_writable: bool) {
     let me = sys::getpid();
     let euid = sys::geteuid();
     for s in TABLE.iter() {
@@ -441,11 +443,11 @@ pub fn drop_foreign_write_fds() {
         if s.state.load(Ordering::Acquire) != LIVE
             || s.owner.load(Ordering::Relaxed) != me
             || wfd == NO_FD
-            || euid == 0
         {
             continue;
         }
-        if !matches!(sys::fstat(wfd), Ok(st) if st.st_uid == euid) {
+        let may_write = euid == 0 || matches!(sys::fstat(wfd), Ok(st) if st.st_uid == euid);
+        if !keep_writable || !may_write {
             close_own(s.wfd.swap(NO_FD, Ordering::Relaxed));
         }
     }
