@@ -251,8 +251,13 @@ const char *d3143_ctx_working_directory(const d3143_ctx *ctx);
  * (`EEXIST` naming the holder's pid); 3. names, the fd list and /dev/null
  * resolved; 4. chroot, then chdir to the working directory inside the jail;
  * 5. RLIMIT_CORE 0; 6. umask; 7. groups, gid, uid changed and verified
- * (`EPERM` if the drop could be undone). A failure at step 4 or later leaves
- * the process changed: the caller should exit.
+ * (`EPERM` if the drop could be undone); on a change of ids to a uid other
+ * than 0, whatever the starting uid, the ambient, permitted, effective and
+ * inheritable capability sets are cleared (and `PR_SET_KEEPCAPS` reset), then
+ * read back empty, and `setuid(0)`, `setgid(0)` and `setgroups()` must fail
+ * (else `EPERM`, before anything runs as the target). No capability can be
+ * kept across a drop. A failure at step 4 or later leaves the process
+ * changed: the caller should exit.
  *
  * Detaching: fork, setsid, fork. The ORIGINAL process never returns: it
  * exits 0 when the daemon is ready, or prints `<program>: <message>` to its

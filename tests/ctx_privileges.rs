@@ -351,3 +351,133 @@ fn a_setuid_program_returning_to_its_real_uid_keeps_the_invokers_groups() {
     assert_eq!(s.int("setresuid0"), libc::EPERM as i64);
     assert_eq!(s.int("setgroups0"), libc::EPERM as i64);
 }
+
+/// `/proc/<pid>/status`'s CapInh, CapPrm, CapEff and CapAmb.
+fn cap_sets(pid: i32) -> Vec<(&'static str, u64)> {
+    ["CapInh", "CapPrm", "CapEff", "CapAmb"]
+        .into_iter()
+        .map(|f| {
+            let v = status_field(pid, f).unwrap_or_else(|| panic!("{f} of {pid}"));
+            (f, u64::from_str_radix(&v, 16).unwrap())
+        })
+        .collect()
+}
+
+/// CAP_SETGID (6) and CAP_SETUID (7).
+const SETID_CAPS: u64 = 0xc0;
+
+/// A caller that runs as uid 1000 with CAP_SETUID and CAP_SETGID ambient (as
+/// systemd's `AmbientCapabilities=` or file capabilities give them).
+fn with_ambient_setid_caps() -> Vec<std::ffi::OsString> {
+    [
+        "setpriv",
+        "--reuid=1000",
+        "--regid=1000",
+        "--clear-groups",
+        "--inh-caps=+setuid,+setgid",
+        "--ambient-caps=+setuid,+setgid",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect()
+}
+
+/// The daemon's own attempt to undo the drop: raising its permitted
+/// capabilities, then setuid(0), setresuid(), setgroups({0}), setgid(0).
+fn cannot_regain_root(s: &Line) {
+    let eperm = libc::EPERM as i64;
+    assert_eq!(
+        s.int("setuid0"),
+        eperm,
+        "setuid(0) after the drop: {}",
+        s.raw
+    );
+    assert_eq!(
+        s.int("setresuid0"),
+        eperm,
+        "setresuid(-1, 0, -1): {}",
+        s.raw
+    );
+    assert_eq!(s.int("setgroups0"), eperm, "setgroups({{0}}): {}", s.raw);
+    assert_eq!(s.int("setgid0"), eperm, "setgid(0): {}", s.raw);
+    assert_eq!(s.int("euid_after"), 65534);
+}
+
+#[test]
+fn root_with_keepcaps_drops_every_capability() {
+    if skip_unless_root("root_with_keepcaps_drops_every_capability") {
+        return;
+    }
+    // PR_SET_KEEPCAPS: the kernel keeps the permitted set through setresuid().
+    let mut l = Launch::run(&[
+        "keepcaps=1",
+        "uid=65534",
+        "gid=65534",
+        "detach=never",
+        "regain=1",
+    ]);
+    let s = l.state();
+    let pid = s.pid();
+    assert_eq!(s.get("uids"), "65534,65534,65534");
+    for (set, v) in cap_sets(pid) {
+        assert_eq!(v, 0, "{set} of the dropped daemon {pid}: {v:#x}");
+    }
+    cannot_regain_root(&s);
+    l.release();
+    assert!(l.reap_daemon().success());
+}
+
+#[test]
+fn a_non_root_caller_with_ambient_setuid_caps_drops_them() {
+    if skip_unless_root("a_non_root_caller_with_ambient_setuid_caps_drops_them") {
+        return;
+    }
+    let mut o = Opts::new(&[
+        "precaps=1",
+        "uid=65534",
+        "gid=65534",
+        "detach=never",
+        "regain=1",
+    ]);
+    o.wrapper = with_ambient_setid_caps();
+    let mut l = Launch::start(o);
+    let before = l.expect("precaps");
+    for set in ["prm", "eff", "amb"] {
+        let v = u64::from_str_radix(before.get(set), 16).unwrap();
+        assert_eq!(
+            v & SETID_CAPS,
+            SETID_CAPS,
+            "the caller's {set}: {}",
+            before.raw
+        );
+    }
+    let s = l.state();
+    let pid = s.pid();
+    assert_eq!(s.get("uids"), "65534,65534,65534");
+    assert_eq!(s.get("gids"), "65534,65534,65534");
+    for (set, v) in cap_sets(pid) {
+        assert_eq!(v, 0, "{set} of the dropped daemon {pid}: {v:#x}");
+    }
+    cannot_regain_root(&s);
+    l.release();
+    assert!(l.reap_daemon().success());
+}
+
+#[test]
+fn capabilities_are_left_alone_when_no_drop_is_asked() {
+    if skip_unless_root("capabilities_are_left_alone_when_no_drop_is_asked") {
+        return;
+    }
+    let mut o = Opts::new(&["detach=never"]);
+    o.wrapper = with_ambient_setid_caps();
+    let mut l = Launch::start(o);
+    let s = l.state();
+    assert_eq!(s.get("uids"), "1000,1000,1000");
+    for (set, v) in cap_sets(s.pid()) {
+        if set != "CapInh" {
+            assert_eq!(v, SETID_CAPS, "{set} kept without a uid or gid set");
+        }
+    }
+    l.release();
+    assert!(l.reap_daemon().success());
+}
