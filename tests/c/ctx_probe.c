@@ -175,8 +175,9 @@ static void add_group(const char *s, void *arg) {
         g->list[g->n++] = (gid_t)parse_int(s);
 }
 
+/* arg: {source fd, set when one of the targets is the source itself}. */
 static void leak_onto(const char *s, void *arg) {
-    int src = *(int *)arg;
+    int src = ((int *)arg)[0];
     int fd;
     if (strcmp(s, "max") == 0) {
         struct rlimit rl;
@@ -185,7 +186,9 @@ static void leak_onto(const char *s, void *arg) {
     } else {
         fd = parse_int(s);
     }
-    if (dup2(src, fd) != fd)
+    if (fd == src)
+        ((int *)arg)[1] = 1;
+    else if (dup2(src, fd) != fd)
         die("dup2 leak");
 }
 
@@ -450,9 +453,11 @@ int main(int argc, char **argv) {
         int src = open(v, O_RDWR | O_CREAT, 0644);
         if (src < 0)
             die("open leak");
+        int leak[2] = {src, 0};
         if (FIND("leakfds"))
-            each(v, leak_onto, &src);
-        close(src);
+            each(v, leak_onto, leak);
+        if (!leak[1])
+            close(src);
     }
     if (FIND("leaksock")) {
         int sv[2];
