@@ -682,6 +682,41 @@ fn user_switch_keeps_the_lock() {
     assert_eq!(lines[2], "43210");
 }
 
+#[test]
+fn user_switch_drops_ambient_capabilities() {
+    if skip_unless_root("user_switch_drops_ambient_capabilities") {
+        return;
+    }
+    // daemon3143 run as uid 1000 holding CAP_SETUID and CAP_SETGID (as
+    // systemd's AmbientCapabilities= gives them): PROGRAM gets none.
+    let o = run(Command::new("setpriv")
+        .args([
+            "--reuid=1000",
+            "--regid=1000",
+            "--clear-groups",
+            "--inh-caps=+setuid,+setgid",
+            "--ambient-caps=+setuid,+setgid",
+        ])
+        .arg(bin())
+        .args(["--user", "65534", "--group", "65534", "--no-detach", "--"])
+        .args(["sh", "-c", "id -u; grep ^Cap /proc/self/status"])
+        .stdin(Stdio::null()));
+    ok(&o);
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("65534"), "{out}");
+    let caps: Vec<(&str, u64)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k, u64::from_str_radix(v.trim(), 16).unwrap()))
+        .collect();
+    assert!(caps.len() >= 4, "{out}");
+    for (set, v) in caps {
+        if set != "CapBnd" {
+            assert_eq!(v, 0, "{set} of PROGRAM run as 65534: {v:#x}\n{out}");
+        }
+    }
+}
+
 // ---- interop with tools nobody here wrote ----
 
 #[test]

@@ -388,3 +388,229 @@ fn a_setuid_program_returning_to_its_real_uid_keeps_the_invokers_groups() {
     assert_eq!(s.int("setresuid0"), libc::EPERM as i64);
     assert_eq!(s.int("setgroups0"), libc::EPERM as i64);
 }
+
+/// `/proc/<pid>/status`'s CapInh, CapPrm, CapEff and CapAmb.
+fn cap_sets(pid: i32) -> Vec<(&'static str, u64)> {
+    ["CapInh", "CapPrm", "CapEff", "CapAmb"]
+        .into_iter()
+        .map(|f| {
+            let v = status_field(pid, f).unwrap_or_else(|| panic!("{f} of {pid}"));
+            (f, u64::from_str_radix(&v, 16).unwrap())
+        })
+        .collect()
+}
+
+/// CAP_SETGID (6) and CAP_SETUID (7).
+const SETID_CAPS: u64 = 0xc0;
+
+/// A caller that runs as uid 1000 with CAP_SETUID and CAP_SETGID ambient (as
+/// systemd's `AmbientCapabilities=` or file capabilities give them).
+fn with_ambient_setid_caps() -> Vec<std::ffi::OsString> {
+    [
+        "setpriv",
+        "--reuid=1000",
+        "--regid=1000",
+        "--clear-groups",
+        "--inh-caps=+setuid,+setgid",
+        "--ambient-caps=+setuid,+setgid",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect()
+}
+
+/// The daemon's own attempt to undo the drop: raising its permitted
+/// capabilities, then setuid(0), setresuid(), setgroups({0}), setgid(0).
+fn cannot_regain_root(s: &Line) {
+    let eperm = libc::EPERM as i64;
+    assert_eq!(
+        s.int("setuid0"),
+        eperm,
+        "setuid(0) after the drop: {}",
+        s.raw
+    );
+    assert_eq!(
+        s.int("setresuid0"),
+        eperm,
+        "setresuid(-1, 0, -1): {}",
+        s.raw
+    );
+    assert_eq!(s.int("setgroups0"), eperm, "setgroups({{0}}): {}", s.raw);
+    assert_eq!(s.int("setgid0"), eperm, "setgid(0): {}", s.raw);
+    assert_eq!(s.int("euid_after"), 65534);
+}
+
+#[test]
+fn root_with_keepcaps_drops_every_capability() {
+    if skip_unless_root("root_with_keepcaps_drops_every_capability") {
+        return;
+    }
+    // PR_SET_KEEPCAPS: the kernel keeps the permitted set through setresuid().
+    let mut l = Launch::run(&[
+        "keepcaps=1",
+        "uid=65534",
+        "gid=65534",
+        "detach=never",
+        "regain=1",
+    ]);
+    let s = l.state();
+    let pid = s.pid();
+    assert_eq!(s.get("uids"), "65534,65534,65534");
+    for (set, v) in cap_sets(pid) {
+        assert_eq!(v, 0, "{set} of the dropped daemon {pid}: {v:#x}");
+    }
+    cannot_regain_root(&s);
+    l.release();
+    assert!(l.reap_daemon().success());
+}
+
+#[test]
+fn a_non_root_caller_with_ambient_setuid_caps_drops_them() {
+    if skip_unless_root("a_non_root_caller_with_ambient_setuid_caps_drops_them") {
+        return;
+    }
+    let mut o = Opts::new(&[
+        "precaps=1",
+        "uid=65534",
+        "gid=65534",
+        "detach=never",
+        "regain=1",
+    ]);
+    o.wrapper = with_ambient_setid_caps();
+    let mut l = Launch::start(o);
+    let before = l.expect("precaps");
+    for set in ["prm", "eff", "amb"] {
+        let v = u64::from_str_radix(before.get(set), 16).unwrap();
+        assert_eq!(
+            v & SETID_CAPS,
+            SETID_CAPS,
+            "the caller's {set}: {}",
+            before.raw
+        );
+    }
+    let s = l.state();
+    let pid = s.pid();
+    assert_eq!(s.get("uids"), "65534,65534,65534");
+    assert_eq!(s.get("gids"), "65534,65534,65534");
+    for (set, v) in cap_sets(pid) {
+        assert_eq!(v, 0, "{set} of the dropped daemon {pid}: {v:#x}");
+    }
+    cannot_regain_root(&s);
+    l.release();
+    assert!(l.reap_daemon().success());
+}
+
+#[test]
+fn capabilities_are_left_alone_when_no_drop_is_asked() {
+    if skip_unless_root("capabilities_are_left_alone_when_no_drop_is_asked") {
+        return;
+    }
+    let mut o = Opts::new(&["detach=never"]);
+    o.wrapper = with_ambient_setid_caps();
+    let mut l = Launch::start(o);
+    let s = l.state();
+    assert_eq!(s.get("uids"), "1000,1000,1000");
+    for (set, v) in cap_sets(s.pid()) {
+        if set != "CapInh" {
+            assert_eq!(v, SETID_CAPS, "{set} kept without a uid or gid set");
+        }
+    }
+    l.release();
+    assert!(l.reap_daemon().success());
+}
+
+/// Runs ctx_probe (`program`) as uid 65534 with an environment an attacker
+/// chose: NOTIFY_SOCKET naming `sock`, LISTEN_PID naming the probe and
+/// LISTEN_FDS=1 (fd 3, the attacker's file). Returns the daemon's state line
+/// and the datagrams that reached the socket by then (readiness is sent
+/// inside open(), before the state line, when not detaching).
+fn run_as_nobody_with_systemd_env(
+    program: &Path,
+    sock: &std::os::unix::net::UnixDatagram,
+    sock_path: &Path,
+    leak: &Path,
+) -> (Line, Vec<String>) {
+    let mut o = Opts::new(&["detach=never"]);
+    o.args.push(kv("leak", leak));
+    o.args.push("leakfds=3".into());
+    o.program = Some(program.to_path_buf());
+    o.env = vec![
+        ("NOTIFY_SOCKET".into(), sock_path.to_str().unwrap().into()),
+        ("LISTEN_FDS".into(), "1".into()),
+    ];
+    o.wrapper = [
+        "sh",
+        "-c",
+        "export LISTEN_PID=$$; exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\"",
+        "sh",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    let mut l = Launch::start(o);
+    let s = l.state();
+    assert_eq!(s.get("uids"), "65534,65534,65534", "{}", s.raw);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.recv(&mut buf) {
+            Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("recv on {sock_path:?}: {e}"),
+        }
+    }
+    l.release();
+    assert!(l.reap_daemon().success());
+    (s, got)
+}
+
+#[test]
+fn a_setuid_program_ignores_the_invokers_notify_socket_and_listen_fds() {
+    if skip_unless_root("a_setuid_program_ignores_the_invokers_notify_socket_and_listen_fds") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // Under the temp dir (/tmp here, not mounted nosuid: the control below
+    // would tell a setuid bit that does not work apart from one ignored).
+    let d = TempDir::new("ctx-suid-env");
+    let suid = d.join("ctx_probe");
+    std::fs::copy(probe(), &suid).unwrap();
+    std::os::unix::fs::chown(&suid, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    // The attacker's directory: its socket and the file it passes as fd 3.
+    let att = d.join("attacker");
+    std::fs::create_dir(&att).unwrap();
+    std::os::unix::fs::chown(&att, Some(65534), Some(65534)).unwrap();
+    let sock_path = att.join("notify");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    std::os::unix::fs::chown(&sock_path, Some(65534), Some(65534)).unwrap();
+    let leak = att.join("fd3");
+    std::fs::write(&leak, "").unwrap();
+    std::os::unix::fs::chown(&leak, Some(65534), Some(65534)).unwrap();
+
+    // Control: the same program without the setuid bit uses them.
+    let (s, got) = run_as_nobody_with_systemd_env(probe(), &sock, &sock_path, &leak);
+    assert!(
+        got.iter().any(|m| m.contains("READY=1")),
+        "control: no READY=1 on NOTIFY_SOCKET: {got:?}"
+    );
+    assert!(
+        s.list("fds").contains(&3),
+        "control: LISTEN_FDS fd 3 closed: {}",
+        s.raw
+    );
+
+    // Setuid root, run by uid 65534: secure execution, the variables ignored.
+    let (s, got) = run_as_nobody_with_systemd_env(&suid, &sock, &sock_path, &leak);
+    assert_eq!(
+        got,
+        Vec::<String>::new(),
+        "a setuid daemon sent to the invoker's NOTIFY_SOCKET"
+    );
+    assert!(
+        !s.list("fds").contains(&3),
+        "a setuid daemon kept the invoker's fd 3 (LISTEN_PID/LISTEN_FDS): {}",
+        s.raw
+    );
+}

@@ -1,6 +1,6 @@
 //! Resolving the target ids before the chroot, and the verified drop.
 
-use super::error::{Error, Result};
+use super::error::{strerror, Error, Result};
 use super::prelude::*;
 
 /// The ids `open()` switches to, resolved before the chroot.
@@ -118,7 +118,8 @@ fn errno() -> i32 {
 }
 
 /// Step 7: supplementary groups, then real/effective/saved gid, then uid;
-/// then verifies the ids and, on a drop from root, that root cannot be regained.
+/// then, to a uid other than 0, every capability set cleared; then verifies
+/// the ids, the empty capability sets and that root cannot be regained.
 pub fn drop_to(t: &Target, prevent_core: bool) -> Result<()> {
     let (u, g) = resids();
     let differs = u.iter().any(|&x| x != t.uid) || g.iter().any(|&x| x != t.gid);
@@ -153,7 +154,10 @@ pub fn drop_to(t: &Target, prevent_core: bool) -> Result<()> {
                 format!("dropping privileges: setresuid({})", t.uid),
             ));
         }
-        verify(t, from_root)?;
+        if t.uid != 0 {
+            clear_capabilities(t)?;
+        }
+        verify(t)?;
     }
     if prevent_core {
         // SAFETY: PR_SET_DUMPABLE takes integer arguments.
@@ -167,7 +171,140 @@ pub fn drop_to(t: &Target, prevent_core: bool) -> Result<()> {
     Ok(())
 }
 
-fn verify(t: &Target, from_root: bool) -> Result<()> {
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two `CapData` words.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+
+/// `struct __user_cap_data_struct`: one 32-bit word of each set.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The calling thread's capability sets (64 bits each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct CapSets {
+    permitted: u64,
+    effective: u64,
+    inheritable: u64,
+    ambient: u64,
+}
+
+impl CapSets {
+    fn is_empty(&self) -> bool {
+        *self == CapSets::default()
+    }
+}
+
+/// `capget(2)` (the raw system call) and the ambient set through
+/// `PR_CAP_AMBIENT_IS_SET`; `Err(errno)` when capget fails.
+fn capabilities() -> core::result::Result<CapSets, i32> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a valid version 3 header and the two data structs version 3
+    // writes; pid 0 is the calling thread.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(errno());
+    }
+    let join = |f: fn(&CapData) -> u32| u64::from(f(&data[0])) | (u64::from(f(&data[1])) << 32);
+    let mut ambient = 0u64;
+    for cap in 0..64u64 {
+        // SAFETY: PR_CAP_AMBIENT takes integer arguments. It fails with
+        // EINVAL past the last capability (or on kernels without ambient
+        // capabilities, before 4.3: none can be set there).
+        match unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_IS_SET, cap, 0, 0) } {
+            1 => ambient |= 1 << cap,
+            0 => {}
+            _ => break,
+        }
+    }
+    Ok(CapSets {
+        permitted: join(|d| d.permitted),
+        effective: join(|d| d.effective),
+        inheritable: join(|d| d.inheritable),
+        ambient,
+    })
+}
+
+/// After the id changes: no ambient capabilities, no keep-capabilities flag,
+/// and empty permitted, effective and inheritable sets (`capset(2)`, the raw
+/// system call). The kernel clears the sets itself only on a change from uid
+/// 0 without `PR_SET_KEEPCAPS`; a caller holding capabilities under another
+/// uid (file capabilities, ambient ones) keeps them through setresuid().
+fn clear_capabilities(t: &Target) -> Result<()> {
+    let fail = |what: &str, e: i32| {
+        Error::new(
+            libc::EPERM,
+            format!(
+                "dropping privileges to uid {}: clearing the capabilities: {what}: {}",
+                t.uid,
+                strerror(e)
+            ),
+        )
+    };
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    // EINVAL: a kernel without ambient capabilities (before 4.3).
+    if r != 0 && errno() != libc::EINVAL {
+        return Err(fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", errno()));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) } != 0 {
+        let e = errno();
+        // SECBIT_KEEP_CAPS_LOCKED refuses even a 0; only a flag left on matters.
+        // SAFETY: as above.
+        if unsafe { libc::prctl(libc::PR_GET_KEEPCAPS, 0, 0, 0, 0) } != 0 {
+            return Err(fail("prctl(PR_SET_KEEPCAPS, 0)", e));
+        }
+    }
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData::default(); 2];
+    // SAFETY: a valid version 3 header and the two data structs it reads;
+    // pid 0 is the calling thread (the only one: step 1).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(fail("capset(all sets empty)", errno()));
+    }
+    Ok(())
+}
+
+fn verify(t: &Target) -> Result<()> {
     let (u, g) = resids();
     if u.iter().any(|&x| x != t.uid) || g.iter().any(|&x| x != t.gid) {
         return Err(Error::new(
@@ -178,26 +315,55 @@ fn verify(t: &Target, from_root: bool) -> Result<()> {
             ),
         ));
     }
-    if from_root {
-        // SAFETY: probing calls; success would be reported as a failure below.
-        let regained = unsafe { libc::setuid(0) } == 0;
-        let root_group: [libc::gid_t; 1] = [0];
-        // SAFETY: `root_group` holds one gid.
-        let groups_settable = unsafe { libc::setgroups(1, root_group.as_ptr()) } == 0;
-        if regained || groups_settable {
+    if t.uid == 0 {
+        // Root keeps root's capabilities: nothing to regain.
+        return Ok(());
+    }
+    match capabilities() {
+        Ok(c) if c.is_empty() => {}
+        Ok(c) => {
             return Err(Error::new(
                 libc::EPERM,
                 format!(
-                    "dropping privileges: the drop to uid {} could be undone ({})",
-                    t.uid,
-                    if regained {
-                        "setuid(0) succeeded"
-                    } else {
-                        "setgroups() succeeded"
-                    }
+                    "dropping privileges: capabilities remain after the drop to uid {} \
+                     (permitted {:#x}, effective {:#x}, inheritable {:#x}, ambient {:#x})",
+                    t.uid, c.permitted, c.effective, c.inheritable, c.ambient
                 ),
-            ));
+            ))
+        }
+        Err(e) => {
+            return Err(Error::new(
+                libc::EPERM,
+                format!(
+                    "dropping privileges to uid {}: reading the capabilities back: capget: {}",
+                    t.uid,
+                    strerror(e)
+                ),
+            ))
         }
     }
-    Ok(())
+    // Probes: any success is reported as a failure below.
+    // SAFETY: plain id-changing calls.
+    let regained = unsafe { libc::setuid(0) } == 0;
+    // SAFETY: as above; gid 0 is probed only when it is not the target.
+    let gid_regained = t.gid != 0 && unsafe { libc::setgid(0) } == 0;
+    let root_group: [libc::gid_t; 1] = [0];
+    // SAFETY: `root_group` holds one gid.
+    let groups_settable = unsafe { libc::setgroups(1, root_group.as_ptr()) } == 0;
+    let how = if regained {
+        "setuid(0) succeeded"
+    } else if gid_regained {
+        "setgid(0) succeeded"
+    } else if groups_settable {
+        "setgroups() succeeded"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        libc::EPERM,
+        format!(
+            "dropping privileges: the drop to uid {} could be undone ({how})",
+            t.uid
+        ),
+    ))
 }

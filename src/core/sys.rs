@@ -530,13 +530,20 @@ pub fn parse_decimal(s: &[u8]) -> Option<i64> {
     })
 }
 
-/// An environment variable's value, `None` when unset.
+extern "C" {
+    // Not in the libc crate; glibc (2.17) and musl both have it.
+    fn secure_getenv(name: *const c_char) -> *mut c_char;
+}
+
+/// An environment variable's value, `None` when unset — and always `None` in
+/// secure-execution mode (a setuid or setgid program, file capabilities:
+/// `AT_SECURE`), where the invoker chose the environment: `secure_getenv(3)`.
 pub fn getenv(name: &CStr) -> Option<Vec<u8>> {
     // SAFETY: `name` is NUL-terminated; the value is copied at once. (The
     // library refuses to daemonize a process with threads, and changes the
     // environment only in the daemon.)
     unsafe {
-        let v = libc::getenv(name.as_ptr());
+        let v = secure_getenv(name.as_ptr());
         (!v.is_null()).then(|| CStr::from_ptr(v).to_bytes().to_vec())
     }
 }

@@ -15,6 +15,8 @@ pub const D3143_DETACH_ALWAYS: c_int = 1;
 /// Detach unless started by init, inetd or systemd: no detach when the
 /// process is pid 1, its parent is pid 1, fd 0 is a socket, `NOTIFY_SOCKET`
 /// is set, or `LISTEN_PID` is its pid. Decided when set (and at `d3143_ctx_new()`).
+/// In a setuid or setgid program (secure execution, `AT_SECURE`) the library
+/// reads no environment variable (`secure_getenv()`): the invoker could set them.
 pub const D3143_DETACH_AUTO: c_int = 2;
 
 /// Take the signal out of the map: its disposition is left as it is at open.
@@ -330,8 +332,13 @@ pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *
 /// (`EEXIST` naming the holder's pid); 3. names, the fd list and /dev/null
 /// resolved; 4. chroot, then chdir to the working directory inside the jail;
 /// 5. RLIMIT_CORE 0; 6. umask; 7. groups, gid, uid changed and verified
-/// (`EPERM` if the drop could be undone). A failure at step 4 or later leaves
-/// the process changed: the caller should exit.
+/// (`EPERM` if the drop could be undone); on a change of ids to a uid other
+/// than 0, whatever the starting uid, the ambient, permitted, effective and
+/// inheritable capability sets are cleared (and `PR_SET_KEEPCAPS` reset), then
+/// read back empty, and `setuid(0)`, `setgid(0)` and `setgroups()` must fail
+/// (else `EPERM`, before anything runs as the target). No capability can be
+/// kept across a drop. A failure at step 4 or later leaves the process
+/// changed: the caller should exit.
 ///
 /// Detaching: fork, setsid, fork. The ORIGINAL process never returns: it
 /// exits 0 when the daemon is ready, or prints `<program>: <message>` to its
@@ -349,7 +356,10 @@ pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *
 /// A systemd socket that refuses does not fail open(): it returns 0 and
 /// `d3143_ctx_notify_error()` says what went wrong. With `LISTEN_PID` naming the
 /// caller, the `LISTEN_FDS` fds from 3 on are kept and `LISTEN_PID` is set to
-/// the daemon's pid.
+/// the daemon's pid. In a setuid or setgid program (secure execution,
+/// `AT_SECURE`), `NOTIFY_SOCKET`, `LISTEN_PID` and `LISTEN_FDS` are read with
+/// `secure_getenv()`, so they are ignored: no datagram to a socket the invoker
+/// names, no fds of the invoker's kept open.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
     with_ctx(ctx, "d3143_ctx_open", |c| {
@@ -503,7 +513,8 @@ pub unsafe extern "C" fn d3143_ctx_next_signal(ctx: *mut d3143_ctx) -> c_int {
 /// `"RELOADING=1"`, `"STOPPING=1"`, `"WATCHDOG=1"`, `"STATUS=..."`. Returns 0
 /// when sent, and 0 when `NOTIFY_SOCKET` is unset (nothing to notify); -1 with
 /// errno when the socket refuses (the message names it) or `state` is NULL or
-/// empty (`EINVAL`). Thread-safe; never blocks.
+/// empty (`EINVAL`). In a setuid or setgid program `NOTIFY_SOCKET` is ignored
+/// (`secure_getenv()`): 0, nothing sent. Thread-safe; never blocks.
 #[no_mangle]
 pub unsafe extern "C" fn d3143_notify(state: *const c_char) -> c_int {
     call_int(|| {

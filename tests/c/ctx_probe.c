@@ -18,7 +18,10 @@
  * Before open (in this order): threads=N, setgroups=a,b,c, core=soft,hard,
  * nofile=max, leak=PATH with leakfds=3,7,max (dup2 of PATH onto each; "max"
  * is the hard RLIMIT_NOFILE - 1), leaksock=N, block=s,s ign=s,s (signal
- * numbers), setenv=K=V, listen_self=1, printf=TEXT (no newline), atexit=1.
+ * numbers), setenv=K=V, listen_self=1, printf=TEXT (no newline), atexit=1,
+ * keepcaps=1 (prctl(PR_SET_KEEPCAPS, 1)), precaps=1 (reports a line
+ * "precaps inh=X prm=X eff=X amb=X", hex from /proc/self/status, just before
+ * open).
  * Context: late_setenv=K=V (after d3143_ctx_new()), detach=never|always|auto, pidfile=PATH, pf_acquire=PATH (a
  * d3143_pidfile acquired before open), fsize=N (RLIMIT_FSIZE after that),
  * chroot=, wd=, umask=OCTAL, uid=, gid=, user=NAME (uid by name), initgroups=,
@@ -26,7 +29,9 @@
  * null | fd:N | file:PATH, stream_close=1 (close the file: fds after setting),
  * sig=N:ACTION (repeatable), handler=N (repeatable), ready=manual.
  * prehandler=N (a handler of the probe's own, before open).
- * After open: pty=1, newfd=1, regain=1, reopen=1, write_std=1 (a line on
+ * After open: pty=1, newfd=1, regain=1 (first raises the effective
+ * capabilities to the permitted ones: capraise=ERRNO, then tries to regain
+ * root: setuid0= setresuid0= setgroups0= setgid0=), reopen=1, write_std=1 (a line on
  * stdout and stderr), fork_worker=1 (a child that pauses), raise=N
  * (before readiness, MANUAL), notify_fail=STATUS:MESSAGE, wait_notify=1
  * (MANUAL: read one byte from hold before reporting readiness).
@@ -36,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -48,6 +54,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -168,8 +175,9 @@ static void add_group(const char *s, void *arg) {
         g->list[g->n++] = (gid_t)parse_int(s);
 }
 
+/* arg: {source fd, set when one of the targets is the source itself}. */
 static void leak_onto(const char *s, void *arg) {
-    int src = *(int *)arg;
+    int src = ((int *)arg)[0];
     int fd;
     if (strcmp(s, "max") == 0) {
         struct rlimit rl;
@@ -178,7 +186,9 @@ static void leak_onto(const char *s, void *arg) {
     } else {
         fd = parse_int(s);
     }
-    if (dup2(src, fd) != fd)
+    if (fd == src)
+        ((int *)arg)[1] = 1;
+    else if (dup2(src, fd) != fd)
         die("dup2 leak");
 }
 
@@ -327,6 +337,16 @@ static void report_state(d3143_ctx *ctx) {
             close(m);
     }
     if (after.regain) {
+        /* What a daemon left with permitted capabilities could do first. */
+        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct d[2];
+        int r0 = (int)syscall(SYS_capget, &h, d);
+        if (r0 == 0) {
+            d[0].effective = d[0].permitted;
+            d[1].effective = d[1].permitted;
+            r0 = (int)syscall(SYS_capset, &h, d);
+        }
+        p = append(p, end, " capraise=%d", r0 ? errno : 0);
         errno = 0;
         int r1 = setuid(0);
         int e1 = r1 ? errno : 0;
@@ -341,6 +361,26 @@ static void report_state(d3143_ctx *ctx) {
                    r2 ? e2 : 0, r3 ? e3 : 0, r4 ? e4 : 0);
         p = append(p, end, " euid_after=%u", geteuid());
     }
+    say("%s", line);
+}
+
+/* The Cap* lines of /proc/self/status, as one report line. */
+static void report_caps(const char *kind) {
+    char line[256] = "";
+    char *p = line, *end = line + sizeof line;
+    p = append(p, end, "%s", kind);
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        die("fopen /proc/self/status");
+    char buf[512];
+    const char *names[4][2] = {{"CapInh:", "inh"}, {"CapPrm:", "prm"}, {"CapEff:", "eff"},
+                               {"CapAmb:", "amb"}};
+    while (fgets(buf, sizeof buf, f))
+        for (int i = 0; i < 4; i++)
+            if (strncmp(buf, names[i][0], strlen(names[i][0])) == 0)
+                p = append(p, end, " %s=%s", names[i][1],
+                           strtok(buf + strlen(names[i][0]), " \t\n"));
+    fclose(f);
     say("%s", line);
 }
 
@@ -413,9 +453,11 @@ int main(int argc, char **argv) {
         int src = open(v, O_RDWR | O_CREAT, 0644);
         if (src < 0)
             die("open leak");
+        int leak[2] = {src, 0};
         if (FIND("leakfds"))
-            each(v, leak_onto, &src);
-        close(src);
+            each(v, leak_onto, leak);
+        if (!leak[1])
+            close(src);
     }
     if (FIND("leaksock")) {
         int sv[2];
@@ -458,6 +500,8 @@ int main(int argc, char **argv) {
     }
     if (FIND("atexit"))
         atexit(on_exit_handler);
+    if (FIND("keepcaps") && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+        die("prctl(PR_SET_KEEPCAPS, 1)");
 
     /* ---- the context ---- */
     d3143_ctx *ctx = d3143_ctx_new();
@@ -555,6 +599,9 @@ int main(int argc, char **argv) {
     after.regain = FIND("regain");
     if (FIND("printf"))
         printf("%s", v); /* no newline: still buffered at open() */
+
+    if (FIND("precaps"))
+        report_caps("precaps");
 
     /* ---- open ---- */
     if (d3143_ctx_open(ctx) != 0) {

@@ -426,11 +426,10 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
         // SAFETY: restoring the disposition saved above.
         unsafe { libc::sigaction(libc::SIGCHLD, &old, std::ptr::null_mut()) };
         // Socket activation named this process's pid: the child is the one
-        // that goes on (the library updates it again to PROGRAM's pid).
-        if std::env::var("LISTEN_PID")
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-            == Some(me)
+        // that goes on (the library updates it again to PROGRAM's pid). Read
+        // as the library reads it: not at all in a setuid program.
+        if sys::getenv(c"LISTEN_PID").and_then(|p| sys::parse_decimal(p.trim_ascii()))
+            == Some(me.into())
         {
             std::env::set_var("LISTEN_PID", sys::getpid().to_string());
         }
