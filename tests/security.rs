@@ -190,7 +190,7 @@ fn holder_and_stop_do_not_believe_a_file_another_user_planted_in_a_sticky_dir() 
     // uid 65534 plants the file naming the victim, and locks it.
     std::fs::write(&p, format!("{}\n", victim.id())).unwrap();
     chown(&p, NOBODY);
-    let _pin = flock_as(&r, NOBODY, false, &p);
+    let mut pin = flock_as(&r, NOBODY, false, &p);
     let (ret, errno, msg) = holder(&p);
     assert_eq!((ret, errno), (-1, libc::EPERM), "{msg}");
     assert!(msg.contains("owned by uid 65534"), "{msg}");
