@@ -200,6 +200,8 @@ fn holder_and_stop_do_not_believe_a_file_another_user_planted_in_a_sticky_dir() 
         victim.try_wait().unwrap().is_none(),
         "the victim was signalled"
     );
+    kill_and_wait(pin.id() as i32);
+    let _ = pin.wait();
 }
 
 #[test]
