@@ -414,25 +414,41 @@ d3143_pidfile *d3143_pidfile_new(const char *path);
 void d3143_pidfile_free(d3143_pidfile *pf);
 
 /**
- * Acquires the pidfile: opens it without following a symlink (creating it
- * 0644), refuses anything but a regular file with one link owned by the
- * effective uid or root, takes `flock(LOCK_EX)`, and writes `"<pid>\n"`.
- * The lock survives `fork()`, is released at exit (`atexit`) and dies with
- * the last process holding it; a stale file is taken over silently.
- * Acquiring a file this process already holds shares the one lock.
+ * Acquires the pidfile. Its directory is opened first, without following a
+ * symlink that anyone but root or the effective uid could have planted (a
+ * link owned by them, in a directory only they can write or a sticky one);
+ * everything else goes through that directory fd. The file is opened
+ * without following a symlink (created 0644; an existing one is set to
+ * 0644), anything but a regular file with one link owned by the effective
+ * uid or root is refused, `flock(LOCK_EX)` is taken on a read-only open of
+ * it (so a process that inherits the lock cannot write the file through
+ * it), and `"<pid>\n"` is written. The lock survives `fork()`, is released
+ * at exit (`atexit`) and dies with the last process holding it; a stale
+ * file is taken over silently. A lock held only by processes of other
+ * users than root, the effective uid and the file's owner, while the file
+ * names none of them (a pin), is not obeyed: the file is replaced
+ * atomically (`renameat2(RENAME_EXCHANGE)`). Acquiring a file this process
+ * already holds shares the one lock. A failed acquire leaves no file it
+ * created and puts back an existing file's content.
  *
  * Returns 0, or -1 with errno: `EEXIST` held by another process (the message
- * names its pid), `ELOOP` a symlink, `EINVAL` not a regular file or several
- * links, `EPERM` owned by someone else or a world-writable directory without
- * the sticky bit, `ENOENT` missing directory, or the failing call's errno.
+ * names its pid, or the processes `/proc` shows holding the lock when the
+ * file names none of them), `ELOOP` a symlink (or a directory reached
+ * through an untrusted one), `EINVAL` not a regular file or several links,
+ * `EPERM` owned by someone else or a world-writable directory without the
+ * sticky bit, `ENOENT` missing directory, or the failing call's errno.
  */
 int d3143_pidfile_acquire(d3143_pidfile *pf);
 
 /**
  * Releases the pidfile: when the last share held by the owning process goes,
- * the file is unlinked while still locked if the path still names it, else
- * emptied, then closed. A forked child that is not the owner removes nothing.
- * Releasing what was never acquired, or twice: 0, nothing happens.
+ * the file is unlinked (through its directory fd) while still locked if its
+ * name still refers to it, else emptied when this process can still write
+ * it, then closed. A daemon that dropped privileges can do neither in a
+ * directory only root writes: the file is then left naming the dead
+ * daemon, unlocked, which `d3143_pidfile_holder()` reports as 0. A forked
+ * child that is not the owner removes nothing. Releasing what was never
+ * acquired, or twice: 0, nothing happens.
  */
 int d3143_pidfile_release(d3143_pidfile *pf);
 
@@ -443,12 +459,24 @@ int d3143_pidfile_release(d3143_pidfile *pf);
 const char *d3143_pidfile_path(const d3143_pidfile *pf);
 
 /**
- * The pid holding the pidfile at `path`, read-only: opens without creating or
- * following a symlink and tests the lock without keeping it. Returns 0 when
- * nobody holds it (no file, or a stale one, whatever pid it names); the pid
- * (`^[1-9][0-9]*\n?$`, up to pid_max) when held; -1 with errno `EAGAIN` when
- * held but empty or garbage for ~100 ms, `EINVAL` not a regular file or NULL,
- * `ELOOP` a symlink. Never returns a pid <= 0. Thread-safe.
+ * The pid holding the pidfile at `path`, read-only: never creates, never
+ * keeps the lock, and refuses what `d3143_pidfile_acquire()` refuses (a
+ * symlink, not a regular file, several links, owned by another user than
+ * the effective uid or root, a world-writable directory without the sticky
+ * bit, an untrusted symlink on the way). Returns 0 when nobody holds it (no
+ * file, or a stale one, whatever pid it names). A pid is returned only when
+ * `/proc` proves it: the file names it (`^[1-9][0-9]*\n?$`, up to pid_max)
+ * and one of that process's fds refers to the file and holds its `flock`;
+ * anyone who could write the file, a program that forked away or a reused
+ * pid cannot make it name an unrelated process.
+ *
+ * -1 with errno: `EAGAIN` when the lock is held but not by the pid the file
+ * names, or the file names none (after ~100 ms; the message names the
+ * processes `/proc` shows holding it); `EACCES` when `/proc` cannot show
+ * whether the named process holds it (another user's process, when not
+ * root; `ENOENT` without `/proc`); `ELOOP`, `EINVAL`, `EPERM` as for
+ * acquire; `EINVAL` for NULL; a failing lock probe's errno (never "held").
+ * Never returns a pid <= 0. Thread-safe.
  */
 pid_t d3143_pidfile_holder(const char *path);
 
