@@ -169,6 +169,10 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
     let mut held = [0; registry::SLOTS * registry::FDS_PER_SLOT];
     let n = registry::held_fds(&mut held);
     keep.extend_from_slice(&held[..n]);
+    // The lock daemon3143 holds for the program it runs (its pidfile, even
+    // when this program uses another one or none): closing it would make
+    // that pidfile stale while the program runs.
+    keep.extend(super::holders::inherited_pidfile_fd());
     if let Some((r, w)) = ctx.queue {
         keep.extend([r, w]);
     }
@@ -505,6 +509,19 @@ fn failure_error(f: Failure) -> Error {
             format!("redirecting {name}: dup2 onto fd {}", f.arg)
         }
         Step::WritePid => match registry::path_of_fd(f.arg as RawFd) {
+            Some(path) if f.errno == libc::EBADF => {
+                return Error::new(
+                    libc::EBADF,
+                    format!(
+                        "writing the daemon's pid into pidfile {}: its lock was inherited on \
+                         a read-only fd (fd {}) and this user cannot open it for writing; \
+                         run the program without detaching (D3143_DETACH_NEVER) or let \
+                         it write its own pidfile",
+                        show(&path),
+                        f.arg
+                    ),
+                )
+            }
             Some(path) => format!(
                 "writing the daemon's pid into pidfile {} (fd {})",
                 show(&path),

@@ -95,6 +95,49 @@ pub fn holds(pid: libc::pid_t, dev: u64, ino: u64, kind: Lock) -> Proof {
     Proof::DoesNot
 }
 
+/// The environment variable in which `daemon3143` names the fd holding the
+/// pidfile's lock in the program it runs.
+pub const PIDFILE_FD_VAR: &CStr = c"D3143_PIDFILE_FD";
+
+/// Whether fd `fd` of this process refers to the inode and holds an
+/// exclusive flock on it.
+fn own_fd_holds(fd: libc::c_int, dev: u64, ino: u64) -> bool {
+    fd > 2
+        && matches!(sys::fstat(fd), Ok(st) if st.st_dev == dev && st.st_ino == ino)
+        && sys::read_file(&proc_path(sys::getpid(), &format!("fdinfo/{fd}")), 1 << 16)
+            .is_ok_and(|info| lists_flock(&info, Lock::Exclusive))
+}
+
+/// An fd of this process that holds the exclusive lock on the inode: one it
+/// inherited (from `daemon3143`, which names it in `D3143_PIDFILE_FD`, or
+/// from any other locking parent). `None` when there is none.
+pub fn own_lock_fd(dev: u64, ino: u64) -> Option<libc::c_int> {
+    let named = sys::getenv(PIDFILE_FD_VAR)
+        .and_then(|v| sys::parse_decimal(v.trim_ascii()))
+        .and_then(|n| libc::c_int::try_from(n).ok());
+    if let Some(fd) = named.filter(|&fd| own_fd_holds(fd, dev, ino)) {
+        return Some(fd);
+    }
+    sys::numeric_dir_entries(c"/proc/self/fd")
+        .ok()?
+        .into_iter()
+        .filter_map(|n| libc::c_int::try_from(n).ok())
+        .find(|&fd| own_fd_holds(fd, dev, ino))
+}
+
+/// The fd `D3143_PIDFILE_FD` names, when it is open in this process and
+/// holds an exclusive flock on a regular file: the lock `daemon3143` keeps
+/// for the program it runs, which `open()` must not close.
+pub fn inherited_pidfile_fd() -> Option<libc::c_int> {
+    let fd = sys::getenv(PIDFILE_FD_VAR)
+        .and_then(|v| sys::parse_decimal(v.trim_ascii()))
+        .and_then(|n| libc::c_int::try_from(n).ok())
+        .filter(|&fd| fd > 2)?;
+    let st = sys::fstat(fd).ok()?;
+    (st.st_mode & libc::S_IFMT == libc::S_IFREG && own_fd_holds(fd, st.st_dev, st.st_ino))
+        .then_some(fd)
+}
+
 /// At most this many holders are listed.
 const MAX_LISTED: usize = 8;
 

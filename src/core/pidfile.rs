@@ -378,7 +378,18 @@ impl PidFile {
 
     /// One attempt: `None` when the file changed under it (try again).
     fn try_acquire(&self, guard: &registry::Guard, place: &Place) -> Result<Option<SlotId>> {
-        let (wfd, created) = open_for_lock(place)?;
+        let (wfd, created) = match open_for_lock(place) {
+            Ok(opened) => opened,
+            // Not writable by this user: still ours if this process
+            // inherited its lock (a program daemon3143 runs as --user).
+            Err(e) if e.errno() == libc::EACCES => {
+                return match self.adopt_read_only(guard, place) {
+                    Some(r) => r.map(Some),
+                    None => Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         // A failed attempt leaves no file it created.
         let undo = |st: Option<&libc::stat>| {
             if created {
@@ -415,6 +426,22 @@ impl PidFile {
                 return Err(place.err(e, "flock"));
             }
             Err(Busy::Exclusive) => {
+                // Held by this very process: a lock it inherited across
+                // exec (from daemon3143, say) is adopted, never "another
+                // process". (One inherited by fork() stays the parent's.)
+                let own = match registry::knows(guard, st.st_dev, st.st_ino) {
+                    true => None,
+                    false => holders::own_lock_fd(st.st_dev, st.st_ino),
+                };
+                if let Some(own) = own {
+                    let lock = sys::dup_cloexec(own, 3)
+                        .map(Fd::new)
+                        .map_err(|e| place.err(e, &format!("duplicating inherited fd {own}")))?;
+                    if !place.names(&place.base, &st) {
+                        return Ok(None);
+                    }
+                    return self.finish(guard, place, wfd, lock, &st, created).map(Some);
+                }
                 let holder =
                     identify(&rfd, &st).map_err(|e| place.err(e, "identifying the holder"))?;
                 return self.held(guard, place, &st, holder);
@@ -542,7 +569,7 @@ impl PidFile {
             }
             return Ok(None);
         }
-        self.record(guard, place, wfd, rfd, &st)
+        self.record(guard, place, Some(wfd), rfd, &st)
             .map(Some)
             .map_err(|(e, fds)| {
                 if place.names(&place.base, &st) {
@@ -596,11 +623,38 @@ impl PidFile {
             undo();
             return Err(place.err(e, "writing the pid"));
         }
-        self.record(guard, place, wfd, rfd, st).map_err(|(e, fds)| {
-            undo();
-            fds.close();
-            e
-        })
+        self.record(guard, place, Some(wfd), rfd, st)
+            .map_err(|(e, fds)| {
+                undo();
+                fds.close();
+                e
+            })
+    }
+
+    /// This process holds the lock on a file it cannot write (inherited
+    /// read-only): adopted without a writable fd. `None`: not the case.
+    fn adopt_read_only(&self, guard: &registry::Guard, place: &Place) -> Option<Result<SlotId>> {
+        let fd = place.open(&place.base, libc::O_RDONLY, 0).ok()?;
+        let st = place.check_file(&fd).ok()?;
+        if let Some(id) = registry::find(guard, st.st_dev, st.st_ino) {
+            registry::share(guard, id);
+            return Some(Ok(id));
+        }
+        if registry::knows(guard, st.st_dev, st.st_ino) {
+            return None;
+        }
+        let own = holders::own_lock_fd(st.st_dev, st.st_ino)?;
+        let lock = match sys::dup_cloexec(own, 3) {
+            Ok(l) => Fd::new(l),
+            Err(e) => return Some(Err(place.err(e, &format!("duplicating inherited fd {own}")))),
+        };
+        Some(
+            self.record(guard, place, None, lock, &st)
+                .map_err(|(e, fds)| {
+                    fds.close();
+                    e
+                }),
+        )
     }
 
     /// Records a locked, written file in the registry; on failure the fds
@@ -609,14 +663,14 @@ impl PidFile {
         &self,
         guard: &registry::Guard,
         place: &Place,
-        wfd: Fd,
+        wfd: Option<Fd>,
         rfd: Fd,
         st: &libc::stat,
     ) -> core::result::Result<SlotId, (Error, Fds)> {
         let dir = sys::dup_cloexec(place.dir.raw(), 3);
         let fds = Fds {
             lock: rfd.into_raw(),
-            write: wfd.into_raw(),
+            write: wfd.map_or(registry::NO_FD, Fd::into_raw),
             dir: *dir.as_ref().unwrap_or(&-1),
         };
         if let Err(e) = dir {

@@ -19,7 +19,7 @@ pub(crate) const SLOTS: usize = 16;
 pub(crate) const PATH_CAP: usize = libc::PATH_MAX as usize;
 
 /// "No fd" in the table (the library's own fds are never 0, 1 or 2).
-const NO_FD: RawFd = 0;
+pub(crate) const NO_FD: RawFd = 0;
 
 /// Closes one of the library's fds; `NO_FD` is nothing. Async-signal-safe.
 fn close_own(fd: RawFd) {
@@ -169,6 +169,16 @@ pub fn find(_guard: &Guard, dev: u64, ino: u64) -> Option<SlotId> {
         .map(|i| SlotId(i, TABLE[i].generation.load(Ordering::Relaxed)))
 }
 
+/// Whether any live slot, whoever owns it, is for the inode: a lock this
+/// process inherited from its parent by `fork()` (not one to adopt).
+pub fn knows(_guard: &Guard, dev: u64, ino: u64) -> bool {
+    TABLE.iter().any(|s| {
+        s.state.load(Ordering::Acquire) == LIVE
+            && s.dev.load(Ordering::Relaxed) == dev
+            && s.ino.load(Ordering::Relaxed) == ino
+    })
+}
+
 /// Adds one more sharer to a live slot.
 pub fn share(_guard: &Guard, id: SlotId) {
     if let Some(s) = live(id) {
@@ -177,7 +187,8 @@ pub fn share(_guard: &Guard, id: SlotId) {
 }
 
 /// The fds of a newly locked pidfile: the locked read-only one, the
-/// writable one and its directory's.
+/// writable one (`NO_FD`: none, for a lock inherited read-only) and its
+/// directory's.
 pub struct Fds {
     pub lock: RawFd,
     pub write: RawFd,
@@ -185,10 +196,10 @@ pub struct Fds {
 }
 
 impl Fds {
-    /// Closes the three (a negative one is none).
+    /// Closes the three (`NO_FD` or a negative one is none).
     pub fn close(self) {
         for fd in [self.lock, self.write, self.dir] {
-            sys::close(fd);
+            close_own(fd);
         }
     }
 }
@@ -421,7 +432,14 @@ pub fn write_own_pid() -> Result<(), (i32, RawFd)> {
         }
         let fd = s.wfd.load(Ordering::Relaxed);
         if fd == NO_FD {
-            return Err((libc::EBADF, s.fd.load(Ordering::Relaxed)));
+            // A lock inherited read-only: fine when the file names this
+            // process already (it was not detached), else it cannot be told.
+            let lock = s.fd.load(Ordering::Relaxed);
+            let mut buf = [0u8; 24];
+            match sys::pread(lock, &mut buf, 0) {
+                Ok(n) if buf[..n] == *line.as_bytes() => continue,
+                _ => return Err((libc::EBADF, lock)),
+            }
         }
         write_pid_line(fd, line.as_bytes()).map_err(|e| (e, fd))?;
     }

@@ -8,7 +8,8 @@
  * waits for SIGTERM, whose default TERMINATE action removes the pidfile.
  * With $NOTIFY_FD set (daemon3143 --wait-ready), that fd becomes the
  * library's s6-style readiness fd. With MARKER, the daemon creates that
- * file (containing its pid) before it reports ready.
+ * file (containing its pid) before it reports ready. $CLI_DAEMON_DETACH
+ * ("always" or "never") overrides the detach mode.
  */
 #include <daemon3143.h>
 
@@ -30,6 +31,14 @@ int main(int argc, char **argv)
         || d3143_ctx_set_ready_mode(ctx, D3143_READY_MANUAL) != 0) {
         fprintf(stderr, "cli_daemon: %s\n", d3143_last_error());
         return 1;
+    }
+    const char *detach = getenv("CLI_DAEMON_DETACH");
+    if (detach != NULL) {
+        int mode = strcmp(detach, "always") == 0 ? D3143_DETACH_ALWAYS : D3143_DETACH_NEVER;
+        if (d3143_ctx_set_detach_process(ctx, mode) != 0) {
+            fprintf(stderr, "cli_daemon: %s\n", d3143_last_error());
+            return 1;
+        }
     }
     const char *nfd = getenv("NOTIFY_FD");
     if (nfd != NULL && *nfd != '\0' && d3143_ctx_set_ready_fd(ctx, atoi(nfd)) != 0) {
