@@ -1855,3 +1855,300 @@ fn miri_when_asked() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---------------------------------------------------------------------------
+// 9. The launcher's wait under faults (issue 15, A-C): a failed read or poll
+// on the readiness channel, a slow or stopped middle process.
+
+/// What one shimmed launch gave, seen from outside.
+struct WaitCase {
+    what: String,
+    status: i32,
+    err: String,
+    elapsed: Duration,
+    /// The daemon's pid from its "ready" line, if it got that far.
+    daemon: Option<i32>,
+    /// The pid the shim names in its first "paused"/"delay" line.
+    stopped: Option<i32>,
+    /// Processes of ours still running once the launcher ended (those it
+    /// killed are given a moment to end: a launcher whose poll fails cannot
+    /// wait for that).
+    left: Vec<i32>,
+    pidfile: PathBuf,
+    _dir: TempDir,
+}
+
+/// Runs `rel_launcher` under the shim with `env`; the launcher must end
+/// within `bound` (else it is killed, by pid, and the case fails).
+fn wait_case(what: &str, extra: &[String], env: &[(&str, String)], bound: Duration) -> WaitCase {
+    let d = TempDir::new("rel-wait");
+    let pidfile = d.join("w.pid");
+    let jail = d.join("jail");
+    std::fs::create_dir(&jail).unwrap();
+    let mut args = vec![
+        format!("pidfile={}", pidfile.display()),
+        format!("report={EVENTS_FD}"),
+    ];
+    for a in extra {
+        args.push(a.replace("JAIL", &jail.display().to_string()));
+    }
+    let t0 = Instant::now();
+    let mut s = spawn_shimmed(&d, "wait", &args, env);
+    let status = match wait_child(s.launcher, bound) {
+        Some(st) => st,
+        None => {
+            kill_pid(s.launcher, libc::SIGKILL);
+            let st = wait_child(s.launcher, Duration::from_secs(10));
+            let err = std::fs::read_to_string(&s.stderr).unwrap_or_default();
+            panic!(
+                "{what}: the launcher did not end within {bound:?} (killed it: {st:?}); \
+                 stderr: {err}"
+            );
+        }
+    };
+    let elapsed = t0.elapsed();
+    let err = std::fs::read_to_string(&s.stderr).unwrap_or_default();
+    // The launcher is gone: whatever it left is ours (the subreaper's) now.
+    let running = || -> Vec<i32> {
+        reap_ended();
+        children_of(my_pid())
+            .into_iter()
+            .filter(|&(_, st)| st != 'Z')
+            .map(|(p, _)| p)
+            .collect()
+    };
+    let mut left = running();
+    if exit_code(status) != Some(0) {
+        eventually(Duration::from_secs(2), || {
+            left = running();
+            left.is_empty()
+        });
+    }
+    // Every line written so far (the daemon, if any, keeps the pipe open:
+    // read until a short quiet period, never until EOF).
+    let mut daemon = None;
+    let mut stopped = None;
+    while let Some(l) = s.events.next(Duration::from_millis(200)) {
+        if l.starts_with("ready ") {
+            daemon = Some(field_i32(&fields(&l), "pid"));
+        }
+        if stopped.is_none() && (l.starts_with("paused ") || l.starts_with("delay ")) {
+            stopped = l.split_whitespace().last().and_then(|p| p.parse().ok());
+        }
+    }
+    println!(
+        "REL wait {what}: {} after {} ms: {}",
+        describe_status(status),
+        elapsed.as_millis(),
+        err.trim_end()
+    );
+    WaitCase {
+        what: what.to_string(),
+        status,
+        err,
+        elapsed,
+        daemon,
+        stopped,
+        left,
+        pidfile,
+        _dir: d,
+    }
+}
+
+impl WaitCase {
+    /// The launcher exited 0 and the daemon runs, named in its locked pidfile.
+    fn assert_ready(&self) -> i32 {
+        let what = &self.what;
+        assert_eq!(
+            exit_code(self.status),
+            Some(0),
+            "{what}: launcher {}: {}",
+            describe_status(self.status),
+            self.err
+        );
+        let d = self
+            .daemon
+            .unwrap_or_else(|| panic!("{what}: no ready daemon"));
+        assert!(alive(d), "{what}: the daemon {d} is not running");
+        assert_eq!(self.left, vec![d], "{what}: processes left");
+        assert_eq!(pid_in(&self.pidfile), Some(d), "{what}: pidfile contents");
+        assert!(locked(&self.pidfile), "{what}: pidfile not locked");
+        d
+    }
+
+    /// The launcher exited 1 with a message containing every one of `words`,
+    /// and nothing is left running: no daemon, no middle process, no locked
+    /// pidfile, no pidfile naming a dead process.
+    fn assert_failed_clean(&self, words: &[&str]) {
+        let what = &self.what;
+        assert_eq!(
+            exit_code(self.status),
+            Some(1),
+            "{what}: launcher {}: {}",
+            describe_status(self.status),
+            self.err
+        );
+        for w in words {
+            assert!(self.err.contains(w), "{what}: no {w:?} in: {}", self.err);
+        }
+        assert!(
+            self.left.is_empty(),
+            "{what}: left running {:?} after: {}",
+            self.left,
+            self.err
+        );
+        assert!(!locked(&self.pidfile), "{what}: pidfile still locked");
+        assert!(
+            !self.pidfile.exists(),
+            "{what}: pidfile left ({:?}) with nothing running",
+            pid_in(&self.pidfile)
+        );
+    }
+
+    /// Kills whatever is left (by pid) and proves nothing remains.
+    fn clean_up(self) {
+        for &p in &self.left {
+            kill_pid(p, libc::SIGKILL);
+        }
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                reap_ended();
+                children_of(my_pid()).is_empty()
+            }),
+            "{}: processes left: {:?}",
+            self.what,
+            children_of(my_pid())
+        );
+        assert_nothing_left(&self.what);
+    }
+}
+
+#[test]
+fn launcher_read_error_is_not_eof() {
+    in_subreaper("launcher_read_error_inner", Duration::from_secs(120));
+}
+
+#[test]
+#[ignore = "run inside a subreaper by launcher_read_error_is_not_eof"]
+fn launcher_read_error_inner() {
+    let Some(_children) = inner("launcher_read_error_inner") else {
+        return;
+    };
+    let bound = Duration::from_secs(20);
+    let mut setups: Vec<(&str, Vec<String>)> = vec![("plain", vec![])];
+    if is_root() {
+        setups.push(("chroot", vec!["chroot=JAIL".to_string()]));
+    }
+    for (setup, extra) in &setups {
+        // One failed read (the daemon's pid, the first record) is retried:
+        // the daemon is ready, the launcher says so.
+        for e in [libc::EIO, libc::ECONNRESET] {
+            let c = wait_case(
+                &format!("[{setup}] sockread#1@0={e}"),
+                extra,
+                &[("D3143_FAULT", format!("sockread#1@0={e}"))],
+                bound,
+            );
+            c.assert_ready();
+            c.clean_up();
+        }
+        // Every read fails: the launcher gives up with the errno and the fd,
+        // and kills the daemon (it cannot tell whether it is ready); the
+        // pidfile goes with it.
+        let c = wait_case(
+            &format!("[{setup}] sockread#*@0=EIO"),
+            extra,
+            &[("D3143_FAULT", format!("sockread#*@0={}", libc::EIO))],
+            bound,
+        );
+        let d = c.daemon;
+        c.assert_failed_clean(&["readiness channel", "fd ", &strerror(libc::EIO)]);
+        if let Some(d) = d {
+            assert!(c.err.contains(&format!("pid {d}")), "{}: {}", c.what, c.err);
+        }
+        c.clean_up();
+    }
+    println!("REL wait: read errors in {} set-ups", setups.len());
+}
+
+#[test]
+fn launcher_poll_failing_ends() {
+    in_subreaper("launcher_poll_failing_inner", Duration::from_secs(120));
+}
+
+#[test]
+#[ignore = "run inside a subreaper by launcher_poll_failing_ends"]
+fn launcher_poll_failing_inner() {
+    let Some(_children) = inner("launcher_poll_failing_inner") else {
+        return;
+    };
+    let enomem = format!("poll#*@0={}", libc::ENOMEM);
+    // The daemon is stopped before it is ready (at its pid's pwrite), so
+    // only the launcher's wait can end the case.
+    let pause = ("D3143_PAUSE_AT", "pwrite#1@2".to_string());
+    // No timeout: bounded retries, then a clear failure; the daemon killed.
+    let c = wait_case(
+        "poll#*@0=ENOMEM",
+        &[],
+        &[("D3143_FAULT", enomem.clone()), pause.clone()],
+        Duration::from_secs(20),
+    );
+    c.assert_failed_clean(&["poll", &strerror(libc::ENOMEM), "killed"]);
+    c.clean_up();
+    // A 300 ms timeout still applies.
+    let c = wait_case(
+        "poll#*@0=ENOMEM, timeout 300 ms",
+        &["timeout=300".to_string()],
+        &[("D3143_FAULT", enomem), pause],
+        Duration::from_secs(20),
+    );
+    c.assert_failed_clean(&["300 ms", "killed"]);
+    assert!(
+        c.elapsed < Duration::from_millis(1200),
+        "{}: ended after {:?}",
+        c.what,
+        c.elapsed
+    );
+    c.clean_up();
+}
+
+#[test]
+fn launcher_timeout_covers_the_middle_process() {
+    in_subreaper("launcher_timeout_middle_inner", Duration::from_secs(120));
+}
+
+#[test]
+#[ignore = "run inside a subreaper by launcher_timeout_covers_the_middle_process"]
+fn launcher_timeout_middle_inner() {
+    let Some(_children) = inner("launcher_timeout_middle_inner") else {
+        return;
+    };
+    let timeout = vec!["timeout=300".to_string()];
+    // A middle process whose fork takes 1.5 s: not ready after 300 ms.
+    let c = wait_case(
+        "fork#1@1 delayed 1500 ms, timeout 300 ms",
+        &timeout,
+        &[("D3143_DELAY", "fork#1@1=1500".to_string())],
+        Duration::from_secs(20),
+    );
+    let middle = c.stopped.expect("the shim's delay line");
+    c.assert_failed_clean(&["300 ms", &format!("pid {middle}"), "killed"]);
+    assert!(
+        c.elapsed < Duration::from_millis(1200),
+        "{}: ended after {:?}",
+        c.what,
+        c.elapsed
+    );
+    c.clean_up();
+    // A middle process stopped at setsid: the launcher must not wait for it
+    // for ever.
+    let c = wait_case(
+        "middle stopped at setsid, timeout 300 ms",
+        &timeout,
+        &[("D3143_PAUSE_AT", "setsid#1@1".to_string())],
+        Duration::from_secs(20),
+    );
+    let middle = c.stopped.expect("the shim's paused line");
+    c.assert_failed_clean(&["300 ms", &format!("pid {middle}"), "killed"]);
+    c.clean_up();
+}

@@ -10,7 +10,7 @@ use super::notify::Notifier;
 use super::options::{report_ready, Channel, DaemonContext, ReadyMode, State};
 use super::prelude::*;
 use super::privileges::{self, Target};
-use super::readiness::{self, Failure, Outcome, Step};
+use super::readiness::{self, Failure, Launch, Outcome, PidSlot, Step};
 use super::registry;
 use super::signals::{self, Prepared};
 use super::sys::{self, RawFd};
@@ -386,6 +386,9 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
     };
     plan.fds.keep_also(&[daemon_end]);
     let launcher = sys::getpid();
+    // The ready timeout runs from the fork: it covers the middle process too.
+    let deadline = ctx.ready_timeout.map(|t| sys::now() + t);
+    let slot = PidSlot::map();
     // SAFETY: single-threaded (step 1); the child only does async-signal-safe
     // work until readiness, on data prepared above.
     let middle = unsafe { libc::fork() };
@@ -393,6 +396,7 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
         let e = errno();
         sys::close(launcher_end);
         sys::close(daemon_end);
+        slot.unmap();
         signals::set_mask(libc::SIG_SETMASK, &old_mask);
         release_pidfile(ctx);
         return Err(Error::sys(e, "detaching: fork"));
@@ -401,7 +405,8 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
         sys::close(daemon_end);
         registry::hand_over();
         signals::set_mask(libc::SIG_SETMASK, &old_mask);
-        wait_for_daemon(ctx, middle, launcher_end);
+        let launch = Launch::new(launcher_end, middle, slot, deadline);
+        wait_for_daemon(ctx, launch, launcher_end);
     }
     // The middle process: a new session, then the daemon, which is no
     // session leader and so can never acquire a controlling terminal.
@@ -424,8 +429,9 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
     // SAFETY: as for the first fork.
     match unsafe { libc::fork() } {
         -1 => fail(Step::SecondFork, errno()),
-        0 => {}
+        0 => slot.unmap(),
         daemon => {
+            slot.store(daemon);
             readiness::send_pid(daemon_end, daemon);
             sys::exit_now(0)
         }
@@ -441,14 +447,22 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
     Ok(())
 }
 
-/// The original process: reaps the middle process, waits for the daemon's
-/// word, and exits 0 when it is ready; else prints `<program>: <message>`,
-/// removes the pidfile the daemon could not, and exits 1. Never returns.
-fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
-    let mut status = 0;
-    // SAFETY: `status` is writable; ECHILD (SIGCHLD ignored) is fine.
-    while unsafe { libc::waitpid(middle, &mut status, 0) } < 0 && errno() == libc::EINTR {}
-    let (outcome, daemon) = readiness::wait(fd, ctx.ready_timeout);
+/// The original process: waits for the daemon's word (watching the middle
+/// process too, all within the one deadline), and exits 0 when it is ready;
+/// else prints `<program>: <message>`, removes the pidfile the daemon could
+/// not, and exits 1. Whenever it gives up it first makes sure that no process
+/// it started is left running, and keeps the pidfile if it cannot tell.
+/// Never returns.
+fn wait_for_daemon(ctx: &DaemonContext, mut launch: Launch, fd: RawFd) -> ! {
+    let outcome = launch.wait();
+    let give_up = matches!(
+        outcome,
+        Outcome::Silent | Outcome::TimedOut | Outcome::Unreadable(_) | Outcome::PollFailed(_)
+    );
+    if !give_up {
+        // The daemon answered: the middle process has (almost surely) exited.
+        launch.reap_middle(1000);
+    }
     let (status, message) = match outcome {
         Outcome::Ready => sys::exit_now(0),
         Outcome::Failed(f) => (1, failure_error(f).message().to_string()),
@@ -458,32 +472,16 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
         }
         Outcome::Reported(status, msg) => (status, show(&msg)),
         Outcome::Died => (1, "daemon exited before it was ready".to_string()),
-        Outcome::Silent => {
-            let pid = daemon.filter(|&p| p > 1).unwrap_or(0);
-            if pid > 1 {
-                // SAFETY: kill has no memory-safety requirements; pid > 1.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+        Outcome::Silent | Outcome::TimedOut | Outcome::Unreadable(_) | Outcome::PollFailed(_) => {
+            let stopped = launch.stop();
+            let message = give_up_message(ctx, &outcome, &stopped, fd, launch.poll_error);
+            if stopped.unknown {
+                // A daemon may run whose pid is unknown: its pidfile stays.
+                let line = format!("{}: {message}\n", program_name());
+                let _ = sys::write_all_nosigpipe(2, line.as_bytes());
+                sys::exit_now(1)
             }
-            (
-                1,
-                format!(
-                    "daemon (pid {pid}) closed the readiness channel without reporting; killed it"
-                ),
-            )
-        }
-        Outcome::TimedOut => {
-            let ms = ctx.ready_timeout.unwrap_or_default().as_millis();
-            match daemon.filter(|&p| p > 1) {
-                Some(pid) => {
-                    // SAFETY: kill has no memory-safety requirements; pid > 1.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    (
-                        1,
-                        format!("daemon (pid {pid}) was not ready after {ms} ms; killed it"),
-                    )
-                }
-                None => (1, format!("daemon was not ready after {ms} ms")),
-            }
+            (1, message)
         }
     };
     // The pidfile first: a stderr nobody reads must not leave it behind.
@@ -492,6 +490,74 @@ fn wait_for_daemon(ctx: &DaemonContext, middle: libc::pid_t, fd: RawFd) -> ! {
     let line = format!("{}: {message}\n", program_name());
     let _ = sys::write_all_nosigpipe(2, line.as_bytes());
     sys::exit_now(status)
+}
+
+/// The launcher's message when it gave up: why, and what it did about the
+/// processes it started.
+fn give_up_message(
+    ctx: &DaemonContext,
+    outcome: &Outcome,
+    s: &readiness::Stopped,
+    fd: RawFd,
+    poll_error: Option<i32>,
+) -> String {
+    let tries = readiness::RETRIES + 1;
+    let daemon = match s.daemon {
+        Some(pid) => format!("daemon (pid {pid})"),
+        None => "daemon".to_string(),
+    };
+    let why = match *outcome {
+        Outcome::Silent => format!("{daemon} closed the readiness channel without reporting"),
+        Outcome::TimedOut => {
+            let ms = ctx.ready_timeout.unwrap_or_default().as_millis();
+            match poll_error {
+                Some(e) => format!(
+                    "{daemon} was not ready after {ms} ms (poll on the readiness channel, fd {fd}, \
+                     failing: {})",
+                    strerror(e)
+                ),
+                None => format!("{daemon} was not ready after {ms} ms"),
+            }
+        }
+        Outcome::Unreadable(e) => format!(
+            "reading the readiness channel (fd {fd}) failed {tries} times: {}",
+            strerror(e)
+        ),
+        Outcome::PollFailed(e) => format!(
+            "waiting for the daemon: poll on the readiness channel (fd {fd}) failed {tries} times: \
+             {}",
+            strerror(e)
+        ),
+        _ => String::new(),
+    };
+    let mut done = Vec::new();
+    if s.daemon_killed {
+        let named = matches!(outcome, Outcome::Silent | Outcome::TimedOut);
+        done.push(if s.daemon.is_some() && named {
+            "killed it".to_string()
+        } else {
+            format!("killed {daemon}")
+        });
+    } else if let Some(pid) = s.daemon {
+        done.push(format!("the daemon (pid {pid}) had exited"));
+    }
+    match (s.middle_killed, s.daemon) {
+        (Some(m), None) if !s.unknown => done.push(format!(
+            "killed the middle process (pid {m}), which had not started the daemon"
+        )),
+        (Some(m), _) => done.push(format!("killed the middle process (pid {m})")),
+        _ => {}
+    }
+    if s.unknown {
+        done.push(
+            "the daemon's pid is unknown: it may be running, so the pidfile is left in place"
+                .to_string(),
+        );
+    }
+    if done.is_empty() {
+        done.push("no daemon was started".to_string());
+    }
+    format!("{why}; {}", done.join("; "))
 }
 
 /// The message for a step that failed after the fork.

@@ -58,6 +58,10 @@ pub enum Outcome {
     Silent,
     /// The ready timeout passed first.
     TimedOut,
+    /// Reading the channel kept failing (the last errno).
+    Unreadable(i32),
+    /// Polling the channel kept failing (the last errno).
+    PollFailed(i32),
 }
 
 const KIND_READY: u8 = 0;
@@ -122,31 +126,254 @@ pub fn send_pid(fd: RawFd, pid: libc::pid_t) {
     let _ = sys::send_all(fd, &encode(KIND_PID, 0, 0, pid.into()));
 }
 
-/// What the launcher watches: the channel, and the daemon itself once its pid
-/// is known (a pidfd), so that a daemon that dies while a process it forked
-/// still holds the channel open is seen at once too.
-struct Watch {
-    channel: RawFd,
-    pidfd: RawFd,
-    deadline: Option<Duration>,
-}
+/// A shared page where the middle process leaves the daemon's pid the moment
+/// it has forked it, so that the launcher knows the pid even when the channel
+/// cannot be read. Mapped before the first fork (`MAP_SHARED`: the children
+/// write what the launcher reads); the daemon unmaps it. A failed mapping
+/// only loses this second way of learning the pid.
+pub struct PidSlot(*mut i32);
 
-impl Drop for Watch {
-    fn drop(&mut self) {
-        sys::close(self.pidfd);
+impl PidSlot {
+    const LEN: usize = 4096;
+
+    pub fn map() -> PidSlot {
+        // SAFETY: a new anonymous mapping; MAP_FAILED is checked.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        PidSlot(if p == libc::MAP_FAILED {
+            core::ptr::null_mut()
+        } else {
+            p.cast()
+        })
+    }
+
+    fn cell(&self) -> Option<&core::sync::atomic::AtomicI32> {
+        // SAFETY: a non-null pointer is the start of our page-aligned,
+        // zero-filled mapping, alive until `unmap` (which consumes self), and
+        // only ever accessed atomically.
+        (!self.0.is_null()).then(|| unsafe { core::sync::atomic::AtomicI32::from_ptr(self.0) })
+    }
+
+    /// The middle process: the daemon's pid. Async-signal-safe.
+    pub fn store(&self, pid: libc::pid_t) {
+        if let Some(c) = self.cell() {
+            c.store(pid, core::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn load(&self) -> Option<libc::pid_t> {
+        self.cell()
+            .map(|c| c.load(core::sync::atomic::Ordering::SeqCst))
+            .filter(|&p| p > 1)
+    }
+
+    /// The daemon: the page is not its business. Async-signal-safe.
+    pub fn unmap(self) {
+        if !self.0.is_null() {
+            // SAFETY: our mapping of LEN bytes; no reference to it outlives self.
+            unsafe { libc::munmap(self.0.cast(), Self::LEN) };
+        }
     }
 }
 
-impl Watch {
+/// Consecutive failures of `poll` or `read` on the channel before the
+/// launcher gives up (with a back-off of 2, 4 ... 100 ms: about 1.5 s).
+pub const RETRIES: u32 = 20;
+/// Without a pidfd for the middle process, how often it is checked (ms).
+const TICK_MS: i32 = 10;
+
+/// Why the wait ended without a record.
+enum Stop {
+    TimedOut,
+    Poll(i32),
+    Read(i32),
+}
+
+fn errno() -> i32 {
+    errno::errno().0
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Result<RawFd, i32> {
+    // SAFETY: pidfd_open takes a pid and flags; it returns an fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        Ok(fd as RawFd)
+    }
+}
+
+/// Milliseconds for poll, rounded up (a deadline 0.3 ms away is not 0 ms).
+fn ms_ceil(d: Duration) -> i32 {
+    d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+}
+
+/// What the launcher did about the processes it started, when it gave up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// The middle process (this pid) was still running: killed.
+    pub middle_killed: Option<libc::pid_t>,
+    /// The daemon's pid, when known.
+    pub daemon: Option<libc::pid_t>,
+    /// The daemon was still running: killed.
+    pub daemon_killed: bool,
+    /// A daemon may exist whose pid is unknown: its pidfile must stay.
+    pub unknown: bool,
+}
+
+/// The launcher's side of a detach: the channel, the middle process (its
+/// child) and the daemon once its pid is known (a pidfd, so that a daemon
+/// that dies while a process it forked still holds the channel open is seen
+/// at once too). One deadline, from before the fork, covers all of it.
+pub struct Launch {
+    channel: RawFd,
+    /// The middle process; 0 when there is none (tests).
+    middle: libc::pid_t,
+    middle_fd: RawFd,
+    /// It exited and was reaped.
+    middle_exited: bool,
+    daemon: Option<libc::pid_t>,
+    daemon_fd: RawFd,
+    /// The pid is known but cannot be ours any more (exited, or reused).
+    daemon_gone: bool,
+    slot: PidSlot,
+    deadline: Option<Duration>,
+    /// The last error of a failed poll (named when the deadline follows).
+    pub poll_error: Option<i32>,
+}
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        sys::close(self.middle_fd);
+        sys::close(self.daemon_fd);
+    }
+}
+
+impl Launch {
+    /// `middle` is the launcher's unreaped child (or 0); `deadline` on the
+    /// monotonic clock ([`sys::now`]), taken before the fork.
+    pub fn new(
+        channel: RawFd,
+        middle: libc::pid_t,
+        slot: PidSlot,
+        deadline: Option<Duration>,
+    ) -> Launch {
+        // The middle process is our child and not reaped: its pid is its own.
+        let middle_fd = if middle > 0 {
+            pidfd_open(middle).unwrap_or(-1)
+        } else {
+            -1
+        };
+        Launch {
+            channel,
+            middle,
+            middle_fd,
+            middle_exited: middle <= 0,
+            daemon: None,
+            daemon_fd: -1,
+            daemon_gone: false,
+            slot,
+            deadline,
+            poll_error: None,
+        }
+    }
+
+    /// The daemon's pid, when known.
+    pub fn daemon(&self) -> Option<libc::pid_t> {
+        self.daemon
+    }
+
+    /// Whether the middle process had exited on its own.
+    pub fn middle_exited(&self) -> bool {
+        self.middle_exited
+    }
+
+    fn left(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_sub(sys::now()))
+    }
+
+    fn back_off(&self, failures: u32) {
+        let mut ms = (1u64 << failures.min(7)).min(100);
+        if let Some(left) = self.left() {
+            ms = ms.min(ms_ceil(left) as u64);
+        }
+        sys::sleep_ms(ms);
+    }
+
+    /// Reaps the middle process if it has exited.
+    fn check_middle(&mut self) {
+        if self.middle_exited {
+            return;
+        }
+        let mut status = 0;
+        loop {
+            // SAFETY: `status` is writable; the middle process is our child.
+            match unsafe { libc::waitpid(self.middle, &mut status, libc::WNOHANG) } {
+                0 => return,
+                r if r < 0 && errno() == libc::EINTR => continue,
+                r if r < 0 && errno() != libc::ECHILD => return,
+                // Reaped, or (ECHILD: SIGCHLD ignored) reaped by the kernel.
+                _ => {
+                    self.middle_exited = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The daemon's pid, from its record or the shared page: watched through
+    /// a pidfd, once checked to be a member of the session the middle process
+    /// created (a pid that went to another process since is not signalled).
+    fn set_daemon(&mut self, pid: libc::pid_t) {
+        if pid <= 1 || self.daemon.is_some() {
+            return;
+        }
+        self.daemon = Some(pid);
+        match pidfd_open(pid) {
+            Ok(fd) => {
+                // SAFETY: getsid has no memory-safety requirements.
+                let sid = unsafe { libc::getsid(pid) };
+                if self.middle > 0 && sid >= 0 && sid != self.middle {
+                    // Not in the middle process's session: the daemon died
+                    // and the pid went to someone else.
+                    sys::close(fd);
+                    self.daemon_gone = true;
+                } else {
+                    self.daemon_fd = fd;
+                }
+            }
+            Err(libc::ESRCH) => self.daemon_gone = true,
+            // No pidfds (old kernel, valgrind): the pid alone.
+            Err(_) => {}
+        }
+    }
+
+    fn learn_daemon(&mut self) {
+        if self.daemon.is_none() {
+            if let Some(pid) = self.slot.load() {
+                self.set_daemon(pid);
+            }
+        }
+    }
+
     /// Whether the daemon is known to be still running. Asked at EOF: a dying
     /// process closes its fds before its pidfd reports the exit, so the exit
-    /// is given a moment to show.
+    /// is given a moment to show. A poll that fails counts as running (the
+    /// launcher then makes sure it is not).
     fn daemon_alive(&self) -> bool {
-        if self.pidfd < 0 {
+        if self.daemon_fd < 0 {
             return false;
         }
         let mut p = [libc::pollfd {
-            fd: self.pidfd,
+            fd: self.daemon_fd,
             events: libc::POLLIN,
             revents: 0,
         }];
@@ -154,132 +381,251 @@ impl Watch {
             // SAFETY: one valid pollfd.
             match unsafe { libc::poll(p.as_mut_ptr(), 1, 200) } {
                 0 => return true,
-                r if r < 0 && errno::errno().0 == libc::EINTR => continue,
-                _ => return false,
+                r if r < 0 && errno() == libc::EINTR => continue,
+                r => return r < 0,
             }
         }
     }
 
-    fn watch_pid(&mut self, pid: libc::pid_t) {
-        // SAFETY: pidfd_open takes a pid and flags; it returns an fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd >= 0 {
-            sys::close(self.pidfd);
-            self.pidfd = fd as RawFd;
-        }
-    }
-
-    /// Polls the channel (and the pidfd); `Ok(true)` when the channel can be
-    /// read, `Ok(false)` when the daemon exited with nothing left to read.
-    fn readable(&self) -> Result<bool, ()> {
+    /// Polls the channel, the daemon's pidfd and the middle process;
+    /// `Ok(true)` when the channel can be read, `Ok(false)` when the daemon
+    /// exited with nothing left to read. A failing poll is retried with a
+    /// back-off, a bounded number of times; the deadline always applies.
+    fn readable(&mut self) -> Result<bool, Stop> {
+        let mut failures = 0;
         loop {
-            let ms = match self.deadline {
-                Some(d) => {
-                    let left = d.saturating_sub(sys::now());
-                    left.as_millis().min(i32::MAX as u128) as i32
-                }
-                None => -1,
+            self.learn_daemon();
+            let left = self.left();
+            if left == Some(Duration::ZERO) {
+                return Err(Stop::TimedOut);
+            }
+            let mut ms = left.map_or(-1, ms_ceil);
+            let watch_middle = !self.middle_exited;
+            if watch_middle && self.middle_fd < 0 {
+                ms = if ms < 0 { TICK_MS } else { ms.min(TICK_MS) };
+            }
+            let fd = |fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
             };
             let mut p = [
-                libc::pollfd {
-                    fd: self.channel,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.pidfd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                fd(self.channel),
+                fd(self.daemon_fd),
+                fd(if watch_middle { self.middle_fd } else { -1 }),
             ];
-            // SAFETY: two valid pollfds (a negative fd is ignored by poll).
-            let r = unsafe { libc::poll(p.as_mut_ptr(), 2, ms) };
+            // SAFETY: three valid pollfds (a negative fd is ignored by poll).
+            let r = unsafe { libc::poll(p.as_mut_ptr(), 3, ms) };
             if r < 0 {
-                continue; // EINTR
+                let e = errno();
+                if e == libc::EINTR {
+                    continue;
+                }
+                self.poll_error = Some(e);
+                failures += 1;
+                if failures > RETRIES {
+                    return Err(Stop::Poll(e));
+                }
+                self.back_off(failures);
+                continue;
             }
-            if r == 0 {
-                return Err(());
+            failures = 0;
+            if watch_middle && (self.middle_fd < 0 || p[2].revents != 0) {
+                self.check_middle();
             }
             if p[0].revents != 0 {
                 return Ok(true);
             }
-            // The daemon exited: whatever it sent is already in the channel.
-            let mut now = [libc::pollfd {
-                fd: self.channel,
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(now.as_mut_ptr(), 1, 0) } > 0;
-            return Ok(ready);
+            if p[1].revents != 0 {
+                // The daemon exited: whatever it sent is already in the channel.
+                let mut now = [fd(self.channel)];
+                // SAFETY: one valid pollfd.
+                let ready = unsafe { libc::poll(now.as_mut_ptr(), 1, 0) } > 0;
+                return Ok(ready);
+            }
         }
     }
 
     /// Reads exactly `buf.len()` bytes; `Ok(false)` at EOF or when the daemon
-    /// is gone; `Err(())` at the deadline.
-    fn read_exact(&self, buf: &mut [u8]) -> Result<bool, ()> {
+    /// is gone. A read error is not EOF: it is retried like a failed poll.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, Stop> {
         let mut got = 0;
+        let mut failures = 0;
         while got < buf.len() {
             if !self.readable()? {
                 return Ok(false);
             }
             match sys::read(self.channel, &mut buf[got..]) {
-                Ok(0) | Err(_) => return Ok(false),
-                Ok(n) => got += n,
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    got += n;
+                    failures = 0;
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures > RETRIES {
+                        return Err(Stop::Read(e));
+                    }
+                    self.back_off(failures);
+                }
             }
         }
         Ok(true)
     }
+
+    /// Waits for the daemon's word (EOF, or the daemon's exit, at once if it
+    /// dies first), up to the deadline when there is one.
+    pub fn wait(&mut self) -> Outcome {
+        let mut exec_pending = false;
+        loop {
+            let mut buf = [0u8; RECORD];
+            match self.fill(&mut buf) {
+                Err(Stop::TimedOut) => return Outcome::TimedOut,
+                Err(Stop::Poll(e)) => return Outcome::PollFailed(e),
+                Err(Stop::Read(e)) => return Outcome::Unreadable(e),
+                Ok(false) if exec_pending => return Outcome::Ready,
+                Ok(false) if self.daemon_alive() => return Outcome::Silent,
+                Ok(false) => return Outcome::Died,
+                Ok(true) => {}
+            }
+            let errno = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
+            let arg = i64::from_ne_bytes(buf[8..16].try_into().expect("8 bytes"));
+            return match buf[0] {
+                KIND_PID => {
+                    self.set_daemon(arg as libc::pid_t);
+                    continue;
+                }
+                KIND_EXEC => {
+                    exec_pending = true;
+                    continue;
+                }
+                KIND_READY => Outcome::Ready,
+                KIND_REPORTED => {
+                    let mut msg = vec![0u8; (arg.max(0) as usize).min(MESSAGE_MAX)];
+                    match self.fill(&mut msg) {
+                        Ok(true) => {}
+                        _ => msg.clear(),
+                    }
+                    Outcome::Reported(errno, msg)
+                }
+                _ => match Step::from_u8(buf[1]) {
+                    Some(step) => Outcome::Failed(Failure { step, errno, arg }),
+                    None => Outcome::FailedUnknown(errno),
+                },
+            };
+        }
+    }
+
+    /// Reaps the middle process, giving it up to `patience_ms` to exit on its
+    /// own (it has nothing left to do once the daemon answered), then SIGKILL.
+    /// Returns whether it had to be killed.
+    pub fn reap_middle(&mut self, patience_ms: i32) -> bool {
+        self.check_middle();
+        let mut waited = 0;
+        while !self.middle_exited && waited < patience_ms {
+            let ms = if self.middle_fd >= 0 {
+                patience_ms - waited
+            } else {
+                TICK_MS
+            };
+            let mut p = [libc::pollfd {
+                fd: self.middle_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let t0 = sys::now();
+            // SAFETY: one pollfd (a negative fd is ignored: a plain wait).
+            if unsafe { libc::poll(p.as_mut_ptr(), 1, ms) } < 0 && errno() != libc::EINTR {
+                sys::sleep_ms(TICK_MS as u64);
+            }
+            waited += ms_ceil(sys::now().saturating_sub(t0)).max(1);
+            self.check_middle();
+        }
+        if self.middle_exited {
+            return false;
+        }
+        // SAFETY: kill has no memory-safety requirements; the pid is our
+        // unreaped child's (it cannot be anyone else's).
+        unsafe { libc::kill(self.middle, libc::SIGKILL) };
+        let mut status = 0;
+        // SAFETY: `status` is writable; ECHILD (SIGCHLD ignored) is fine.
+        while unsafe { libc::waitpid(self.middle, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+        self.middle_exited = true;
+        true
+    }
+
+    /// Giving up: the middle process and the daemon are killed (the middle
+    /// process first, so that it forks no daemon after the look), and the
+    /// launcher waits until they are gone. Only processes proven its own are
+    /// signalled: its unreaped child, and the daemon through a pidfd (by pid
+    /// only where pidfds do not exist).
+    pub fn stop(&mut self) -> Stopped {
+        let middle = self.middle;
+        let mut s = Stopped {
+            middle_killed: self.reap_middle(0).then_some(middle),
+            ..Stopped::default()
+        };
+        self.learn_daemon();
+        s.daemon = self.daemon;
+        s.daemon_killed = self.kill_daemon();
+        s.unknown = self.daemon.is_none() && self.slot.cell().is_none();
+        s
+    }
+
+    /// SIGKILL to the daemon if it still runs; waits (up to 1 s) for it to
+    /// be gone. Returns whether it was signalled.
+    fn kill_daemon(&mut self) -> bool {
+        let Some(pid) = self.daemon.filter(|&p| p > 1) else {
+            return false;
+        };
+        if self.daemon_gone {
+            return false;
+        }
+        if self.daemon_fd >= 0 {
+            // SAFETY: a pidfd we own, a valid signal, no siginfo.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    self.daemon_fd,
+                    libc::SIGKILL,
+                    core::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            if r != 0 {
+                return false; // ESRCH: it had exited
+            }
+            let mut p = [libc::pollfd {
+                fd: self.daemon_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: one valid pollfd. A failure only skips the wait.
+            while unsafe { libc::poll(p.as_mut_ptr(), 1, 1000) } < 0 && errno() == libc::EINTR {}
+            return true;
+        }
+        // No pidfds: by pid, if it is still in the middle process's session.
+        // SAFETY: getsid and kill have no memory-safety requirements; pid > 1.
+        unsafe {
+            if self.middle > 0 && libc::getsid(pid) != self.middle {
+                return false;
+            }
+            libc::kill(pid, libc::SIGKILL) == 0
+        }
+    }
 }
 
-/// Waits for the daemon's word (EOF, or the daemon's exit, at once if it dies
-/// first), up to `timeout` when given. Also returns the daemon's pid when it
-/// was told.
+/// Waits for the daemon's word on `fd` (no middle process to watch), up to
+/// `timeout` when given. Also returns the daemon's pid when it was told.
 pub fn wait(fd: RawFd, timeout: Option<Duration>) -> (Outcome, Option<libc::pid_t>) {
-    let mut watch = Watch {
-        channel: fd,
-        pidfd: -1,
-        deadline: timeout.map(|t| sys::now() + t),
-    };
-    let mut daemon = None;
-    let mut exec_pending = false;
-    loop {
-        let mut buf = [0u8; RECORD];
-        match watch.read_exact(&mut buf) {
-            Err(()) => return (Outcome::TimedOut, daemon),
-            Ok(false) if exec_pending => return (Outcome::Ready, daemon),
-            Ok(false) if watch.daemon_alive() => return (Outcome::Silent, daemon),
-            Ok(false) => return (Outcome::Died, daemon),
-            Ok(true) => {}
-        }
-        let errno = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
-        let arg = i64::from_ne_bytes(buf[8..16].try_into().expect("8 bytes"));
-        let outcome = match buf[0] {
-            KIND_PID => {
-                daemon = Some(arg as libc::pid_t);
-                watch.watch_pid(arg as libc::pid_t);
-                continue;
-            }
-            KIND_EXEC => {
-                exec_pending = true;
-                continue;
-            }
-            KIND_READY => Outcome::Ready,
-            KIND_REPORTED => {
-                let mut msg = vec![0u8; (arg.max(0) as usize).min(MESSAGE_MAX)];
-                match watch.read_exact(&mut msg) {
-                    Ok(true) => {}
-                    _ => msg.clear(),
-                }
-                Outcome::Reported(errno, msg)
-            }
-            _ => match Step::from_u8(buf[1]) {
-                Some(step) => Outcome::Failed(Failure { step, errno, arg }),
-                None => Outcome::FailedUnknown(errno),
-            },
-        };
-        return (outcome, daemon);
-    }
+    let mut launch = Launch::new(
+        fd,
+        0,
+        PidSlot(core::ptr::null_mut()),
+        timeout.map(|t| sys::now() + t),
+    );
+    let outcome = launch.wait();
+    (outcome, launch.daemon())
 }
 
 #[cfg(test)]

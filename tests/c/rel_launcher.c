@@ -10,6 +10,7 @@
  *                         writes its "ready" line there (also D3143_SHIM_FD)
  *     uid=N gid=N initgroups=1   ids to run as
  *     chroot=DIR          the chroot directory
+ *     timeout=MS          the ready timeout (d3143_ctx_set_ready_timeout)
  *     groups=A,B,C        setgroups() in the caller before open (root)
  *     extrafds=A,B,...    /dev/null dup'ed onto these fds before open (not
  *                         preserved: the daemon must not have them)
@@ -159,6 +160,7 @@ int main(int argc, char **argv) {
     const char *privcheck = arg(argc, argv, "privcheck");
     const char *then = arg(argc, argv, "then");
     const char *chroot_dir = arg(argc, argv, "chroot");
+    const char *timeout = arg(argc, argv, "timeout");
     int report_fd = report ? atoi(report) : -1;
 
     if (groups) {
@@ -209,6 +211,8 @@ int main(int argc, char **argv) {
         bad |= d3143_ctx_set_initgroups(ctx, atoi(initgroups) != 0) != 0;
     if (chroot_dir)
         bad |= d3143_ctx_set_chroot_directory(ctx, chroot_dir) != 0;
+    if (timeout)
+        bad |= d3143_ctx_set_ready_timeout(ctx, atoi(timeout)) != 0;
     if (bad) {
         fprintf(stderr, "rel_launcher: setting up the context: errno=%d: %s\n", errno,
                 d3143_last_error());

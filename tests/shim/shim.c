@@ -28,13 +28,17 @@
  *                             is injected once per process tree.
  *                             Each injection writes "fault NAME N ERRNO PID\n"
  *                             to D3143_SHIM_FD.
+ *   D3143_DELAY=NAME#N[@G]=MS  like D3143_FAULT, but the call is delayed by
+ *                             MS milliseconds (then made): "delay NAME N MS
+ *                             PID\n" is written first.
  *   D3143_SHIM_FD=FD          where the lines go (the test's pipe; the
  *                             launcher keeps it open in the daemon).
  *
  * NAMEs: fork setsid setgroups setresgid setresuid setgid setuid chdir chroot
  * open (open, open64) openat (openat, openat64) dup2 close_range write send
  * pwrite (pwrite, pwrite64) flock socketpair unshare ftruncate fchmod
- * setrlimit prctl sigaction.
+ * setrlimit prctl sigaction poll, and sockread: read(2) on a socket (the
+ * readiness channel; reads of other files are not counted).
  *
  * Everything here is async-signal-safe after the constructor: raw syscalls,
  * no allocation, no stdio.
@@ -48,10 +52,13 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -60,14 +67,16 @@ enum {
     F_FORK, F_SETSID, F_SETGROUPS, F_SETRESGID, F_SETRESUID, F_SETGID,
     F_SETUID, F_CHDIR, F_CHROOT, F_OPEN, F_OPENAT, F_DUP2, F_CLOSE_RANGE,
     F_WRITE, F_SEND, F_PWRITE, F_FLOCK, F_SOCKETPAIR, F_UNSHARE,
-    F_FTRUNCATE, F_FCHMOD, F_SETRLIMIT, F_PRCTL, F_SIGACTION, F_COUNT
+    F_FTRUNCATE, F_FCHMOD, F_SETRLIMIT, F_PRCTL, F_SIGACTION, F_POLL,
+    F_SOCKREAD, F_COUNT
 };
 
 static const char *const NAMES[F_COUNT] = {
     "fork", "setsid", "setgroups", "setresgid", "setresuid", "setgid",
     "setuid", "chdir", "chroot", "open", "openat", "dup2", "close_range",
     "write", "send", "pwrite", "flock", "socketpair", "unshare",
-    "ftruncate", "fchmod", "setrlimit", "prctl", "sigaction",
+    "ftruncate", "fchmod", "setrlimit", "prctl", "sigaction", "poll",
+    "sockread",
 };
 
 #define MAX_FAULTS 8
@@ -80,6 +89,9 @@ struct fault {
 
 static struct fault faults[MAX_FAULTS];
 static int nfaults;
+/* D3143_DELAY: the same specs, err holding the delay in ms. */
+static struct fault delays[MAX_FAULTS];
+static int ndelays;
 static int pause_func = -1;
 static long pause_nth = 1;
 static int pause_gen = -1;
@@ -93,6 +105,7 @@ static int lib_found;
 struct shared {
     volatile int paused;
     volatile int injected[MAX_FAULTS];
+    volatile int delayed[MAX_FAULTS];
 };
 static struct shared *shared;
 
@@ -168,6 +181,29 @@ static void event(const char *word, int func, long n, long x, int with_x) {
     put(buf, k);
 }
 
+/* "NAME#N[@G]=VALUE[,...]" into `out`. */
+static void parse_specs(const char *f, struct fault *out, int *count) {
+    while (f && *f && *count < MAX_FAULTS) {
+        const char *end = strchr(f, ',');
+        if (!end)
+            end = f + strlen(f);
+        const char *hash = memchr(f, '#', (size_t)(end - f));
+        const char *eq = hash ? memchr(hash, '=', (size_t)(end - hash)) : NULL;
+        if (hash && eq) {
+            int func = name_index(f, (size_t)(hash - f));
+            const char *at = memchr(hash, '@', (size_t)(eq - hash));
+            if (func >= 0) {
+                out[*count].func = func;
+                out[*count].nth = hash[1] == '*' ? 0 : atol(hash + 1);
+                out[*count].gen = at ? atoi(at + 1) : -1;
+                out[*count].err = atoi(eq + 1);
+                (*count)++;
+            }
+        }
+        f = *end ? end + 1 : end;
+    }
+}
+
 __attribute__((constructor)) static void shim_init(void) {
     dl_iterate_phdr(find_cb, NULL);
     const char *fd = getenv("D3143_SHIM_FD");
@@ -186,26 +222,8 @@ __attribute__((constructor)) static void shim_init(void) {
         pause_nth = hash ? atol(hash + 1) : 1;
         pause_gen = at ? atoi(at + 1) : -1;
     }
-    const char *f = getenv("D3143_FAULT");
-    while (f && *f && nfaults < MAX_FAULTS) {
-        const char *end = strchr(f, ',');
-        if (!end)
-            end = f + strlen(f);
-        const char *hash = memchr(f, '#', (size_t)(end - f));
-        const char *eq = hash ? memchr(hash, '=', (size_t)(end - hash)) : NULL;
-        if (hash && eq) {
-            int func = name_index(f, (size_t)(hash - f));
-            const char *at = memchr(hash, '@', (size_t)(eq - hash));
-            if (func >= 0) {
-                faults[nfaults].func = func;
-                faults[nfaults].nth = hash[1] == '*' ? 0 : atol(hash + 1);
-                faults[nfaults].gen = at ? atoi(at + 1) : -1;
-                faults[nfaults].err = atoi(eq + 1);
-                nfaults++;
-            }
-        }
-        f = *end ? end + 1 : end;
-    }
+    parse_specs(getenv("D3143_FAULT"), faults, &nfaults);
+    parse_specs(getenv("D3143_DELAY"), delays, &ndelays);
 }
 
 static int from_library(void *ret) {
@@ -227,6 +245,21 @@ static int intercept(int func, void *ret, int *fake) {
         int saved = errno;
         event("paused", func, n, generation, 1);
         syscall(SYS_kill, (long)syscall(SYS_getpid), SIGSTOP);
+        errno = saved;
+    }
+    for (int i = 0; i < ndelays; i++) {
+        if (delays[i].func != func || (delays[i].gen >= 0 && delays[i].gen != generation))
+            continue;
+        if (delays[i].nth != 0) {
+            if (delays[i].nth != n || !shared ||
+                __atomic_exchange_n(&shared->delayed[i], 1, __ATOMIC_SEQ_CST))
+                continue;
+        }
+        int saved = errno;
+        event("delay", func, n, delays[i].err, 1);
+        struct timespec t = {delays[i].err / 1000, (long)(delays[i].err % 1000) * 1000000L};
+        while (syscall(SYS_nanosleep, &t, &t) != 0 && errno == EINTR) {
+        }
         errno = saved;
     }
     for (int i = 0; i < nfaults; i++) {
@@ -283,6 +316,8 @@ static int (*r_fchmod)(int, mode_t);
 static int (*r_setrlimit)(int, const struct rlimit *);
 static int (*r_prctl)(int, ...);
 static int (*r_sigaction)(int, const struct sigaction *, struct sigaction *);
+static int (*r_poll)(struct pollfd *, nfds_t, int);
+static ssize_t (*r_read)(int, void *, size_t);
 
 #define RESOLVE(n) r_##n = (__typeof__(r_##n))dlsym(RTLD_NEXT, #n)
 
@@ -314,6 +349,8 @@ __attribute__((constructor)) static void shim_resolve(void) {
     RESOLVE(setrlimit);
     RESOLVE(prctl);
     RESOLVE(sigaction);
+    RESOLVE(poll);
+    RESOLVE(read);
 }
 
 pid_t fork(void) {
@@ -455,4 +492,19 @@ int prctl(int op, ...) {
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     CHECK(F_SIGACTION, -1);
     return r_sigaction(sig, act, old);
+}
+int poll(struct pollfd *fds, nfds_t n, int timeout) {
+    CHECK(F_POLL, -1);
+    return r_poll(fds, n, timeout);
+}
+
+static int is_socket(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+ssize_t read(int fd, void *b, size_t n) {
+    if (from_library(__builtin_return_address(0)) && is_socket(fd))
+        CHECK(F_SOCKREAD, -1);
+    return r_read(fd, b, n);
 }
