@@ -967,3 +967,303 @@ fn an_ignored_sigterm_stays_ignored_for_the_program() {
         stdout(&o)
     );
 }
+
+// ---- issue 12 item 3: --stdout/--stderr opened as root, handed to PROGRAM ----
+
+/// Runs daemon3143 and waits for it at most `t` (a pidfd poll, no sleeps);
+/// kills it by pid and panics when it is still running then.
+fn d3143_within<S: AsRef<OsStr>>(args: &[S], t: Duration) -> Output {
+    let child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(fd >= 0, "pidfd_open({pid})");
+    let done = poll_fd(fd, libc::POLLIN, t) != 0;
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(fd) };
+    if !done {
+        kill_and_wait(pid);
+        let o = child.wait_with_output().unwrap();
+        panic!(
+            "daemon3143 {:?} still running after {t:?} (killed)\nstderr: {}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+            stderr(&o)
+        );
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The attacker's uid (nobody), who owns the log directory.
+const ATTACKER: u32 = 65534;
+
+/// A root-owned dir holding `victim` (a root file with known contents) and
+/// the pidfile, and a log dir owned by the attacker.
+struct LogScene {
+    /// Daemons started (killed by pid when dropped, if still running).
+    started: Reaper,
+    _d: TempDir,
+    victim: PathBuf,
+    logs: PathBuf,
+    pidfile: PathBuf,
+}
+
+const VICTIM: &str = "root:secret-hash:19000:0:99999:7:::\n";
+
+impl LogScene {
+    fn new(tag: &str) -> LogScene {
+        let d = TempDir::new(tag);
+        let victim = d.join("shadow");
+        std::fs::write(&victim, VICTIM).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let logs = d.join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::os::unix::fs::chown(&logs, Some(ATTACKER), Some(ATTACKER)).unwrap();
+        let pidfile = d.join("app.pid");
+        LogScene {
+            started: Reaper::default(),
+            _d: d,
+            victim,
+            logs,
+            pidfile,
+        }
+    }
+
+    /// `daemon3143 [extra] --user 65534 --group 65534 --pidfile P OPT LOG --
+    /// sh -c 'echo written; exec sleep 1000'` (to both streams), bounded at
+    /// 10 s.
+    fn start(&self, extra: &[&str], opt: &str, log: &Path) -> Output {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--user"),
+            OsStr::new("65534"),
+            OsStr::new("--group"),
+            OsStr::new("65534"),
+            OsStr::new("--pidfile"),
+            self.pidfile.as_os_str(),
+            OsStr::new(opt),
+            log.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new("echo written; echo written >&2; exec sleep 1000"),
+        ]);
+        let o = d3143_within(&args, Duration::from_secs(10));
+        if o.status.success() && !extra.contains(&"--no-detach") {
+            self.started.add(read_pid(&self.pidfile));
+        }
+        o
+    }
+
+    /// Stops the daemon just started.
+    fn stop(&self) {
+        ok(&d3143(&[
+            OsStr::new("stop"),
+            OsStr::new("--pidfile"),
+            self.pidfile.as_os_str(),
+        ]));
+    }
+
+    #[track_caller]
+    fn assert_victim_untouched(&self) {
+        let md = std::fs::metadata(&self.victim).unwrap();
+        assert_eq!(
+            md.len(),
+            VICTIM.len() as u64,
+            "the root file's size changed"
+        );
+        assert_eq!(std::fs::read_to_string(&self.victim).unwrap(), VICTIM);
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
+    }
+
+    #[track_caller]
+    fn assert_refused(&self, o: &Output, opt: &str, log: &Path, why: &str) {
+        assert_eq!(code(o), 1, "{}", stderr(o));
+        let want = format!("daemon3143: {opt} {}: {why}", log.display());
+        assert!(stderr(o).contains(&want), "want {want:?} in {}", stderr(o));
+        assert!(stderr(o).contains("refused"), "{}", stderr(o));
+        assert!(!self.pidfile.exists(), "nothing started: no pidfile");
+    }
+}
+
+#[test]
+fn log_symlink_to_a_root_file_is_refused_and_the_file_untouched() {
+    if skip_unless_root("log_symlink_to_a_root_file_is_refused_and_the_file_untouched") {
+        return;
+    }
+    let s = LogScene::new("cli-log-symlink");
+    // The service user plants app.log -> the root file in its log dir.
+    let log = s.logs.join("app.log");
+    std::os::unix::fs::symlink(&s.victim, &log).unwrap();
+    for (extra, opt) in [
+        (&[][..], "--stdout"),
+        (&[][..], "--stderr"),
+        (&["--append"][..], "--stdout"),
+        (&["--append"][..], "--stderr"),
+        (&["--no-detach"][..], "--stdout"),
+    ] {
+        let o = s.start(extra, opt, &log);
+        s.assert_refused(&o, opt, &log, "is a symbolic link (never followed)");
+        s.assert_victim_untouched();
+    }
+    // A dangling link is not followed to create its target either.
+    let gone = s.victim.with_file_name("created-through-link");
+    let dangling = s.logs.join("dangling.log");
+    std::os::unix::fs::symlink(&gone, &dangling).unwrap();
+    let o = s.start(&[], "--stdout", &dangling);
+    s.assert_refused(&o, "--stdout", &dangling, "is a symbolic link");
+    assert!(!gone.exists(), "no file created through the link");
+}
+
+#[test]
+fn log_fifo_is_refused_at_once() {
+    let d = TempDir::new("cli-log-fifo");
+    let fifo = d.join("app.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let pf = d.join("f.pid");
+    for extra in [&[][..], &["--append"][..]] {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--stdout"),
+            fifo.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("true"),
+        ]);
+        // Nobody reads the FIFO: an open that waits for a reader never ends.
+        let o = d3143_within(&args, Duration::from_secs(5));
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let want = format!(
+            "--stdout {}: is a FIFO, not a regular file: refused",
+            fifo.display()
+        );
+        assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+        assert!(!pf.exists());
+    }
+    // With a reader it would not block: still refused (fstat).
+    use std::os::unix::fs::OpenOptionsExt;
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let o = d3143_within(
+        &[
+            OsStr::new("--stderr"),
+            fifo.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("true"),
+        ],
+        Duration::from_secs(5),
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a FIFO"), "{}", stderr(&o));
+    drop(reader);
+}
+
+#[test]
+fn log_with_several_hard_links_is_refused() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-log-hardlink");
+    // A file elsewhere (root's, when run as root), hard-linked as the log.
+    let victim = d.join("victim");
+    std::fs::write(&victim, VICTIM).unwrap();
+    let log = d.join("app.log");
+    std::fs::hard_link(&victim, &log).unwrap();
+    let pf = d.join("h.pid");
+    for extra in [&[][..], &["--append"][..]] {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--stdout"),
+            log.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new("echo written; exec sleep 1000"),
+        ]);
+        let o = d3143_within(&args, Duration::from_secs(10));
+        if o.status.success() {
+            // The old behaviour: started; killed by pid when the test ends.
+            r.add(read_pid(&pf));
+        }
+        assert_eq!(code(&o), 1, "{extra:?}: {}", stderr(&o));
+        let want = format!(
+            "--stdout {}: has 2 hard links (a link to a file elsewhere?): refused",
+            log.display()
+        );
+        assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), VICTIM);
+        assert!(!pf.exists());
+    }
+}
+
+#[test]
+fn log_owned_by_another_user_is_refused_and_kept() {
+    if skip_unless_root("log_owned_by_another_user_is_refused_and_kept") {
+        return;
+    }
+    let s = LogScene::new("cli-log-owner");
+    // Neither root's nor the target's (65534): someone else's file.
+    let log = s.logs.join("app.log");
+    std::fs::write(&log, "someone else's\n").unwrap();
+    std::os::unix::fs::chown(&log, Some(12345), Some(12345)).unwrap();
+    for extra in [&[][..], &["--append"][..]] {
+        let o = s.start(extra, "--stdout", &log);
+        s.assert_refused(
+            &o,
+            "--stdout",
+            &log,
+            "owned by uid 12345, not by root or uid 65534",
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "someone else's\n");
+    }
+}
+
+#[test]
+fn log_of_root_or_the_target_user_still_works() {
+    if skip_unless_root("log_of_root_or_the_target_user_still_works") {
+        return;
+    }
+    let s = LogScene::new("cli-log-ok");
+    for owner in [0, ATTACKER] {
+        // An existing log, the target user's or root's: truncated once
+        // started (not with --append).
+        let log = s.logs.join(format!("app-{owner}.log"));
+        std::fs::write(&log, "old contents\n").unwrap();
+        std::os::unix::fs::chown(&log, Some(owner), Some(owner)).unwrap();
+        ok(&s.start(&[], "--stdout", &log));
+        eventually("the program's output, the old contents gone", || {
+            std::fs::read_to_string(&log).unwrap_or_default() == "written\n"
+        });
+        s.stop();
+        ok(&s.start(&["--append"], "--stdout", &log));
+        eventually("appended", || {
+            std::fs::read_to_string(&log).unwrap_or_default() == "written\nwritten\n"
+        });
+        s.stop();
+    }
+    // A new log is created (0666 less the umask), owned by the invoking
+    // user as before.
+    let new = s.logs.join("new.log");
+    ok(&s.start(&["--umask", "022"], "--stderr", &new));
+    eventually("created and written", || {
+        std::fs::read_to_string(&new).unwrap_or_default() == "written\n"
+    });
+    let md = std::fs::metadata(&new).unwrap();
+    assert_eq!(md.permissions().mode() & 0o777, 0o644);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
+    s.stop();
+    // /dev/null, the default, may still be named.
+    ok(&s.start(&[], "--stdout", Path::new("/dev/null")));
+    s.stop();
+}

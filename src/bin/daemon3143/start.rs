@@ -82,11 +82,56 @@ fn resolve_id(
     }
 }
 
+/// Why a --stdout/--stderr file that is not a regular file is refused.
+fn not_regular(mode: libc::mode_t) -> String {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFLNK => return "is a symbolic link (never followed)".into(),
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFDIR => "a directory",
+        _ => "of an unknown type",
+    };
+    format!("is {kind}, not a regular file")
+}
+
+/// /dev/null itself (the character device 1:3, under any name): the one
+/// non-regular file accepted, since it is the default anyway.
+fn is_dev_null(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+}
+
 /// Opens a --stdout/--stderr file for writing, creating it (mode 0666 less
-/// PROGRAM's umask) but never truncating it here.
-fn open_output(opt: &str, path: &OsStr, append: bool, umask: libc::mode_t) -> Result<RawFd, Fail> {
+/// PROGRAM's umask, owned by whoever runs daemon3143) but never truncating
+/// it here.
+///
+/// The file is opened as the invoking user (often root) and handed to
+/// PROGRAM (often another user), so whoever can write its directory must not
+/// be able to choose what it is: a symbolic link in the last component is
+/// never followed (`O_NOFOLLOW`: a link swapped in at any moment is refused,
+/// not followed), a FIFO or device is never waited on (`O_NONBLOCK`, then
+/// refused: only regular files), and a file owned by another user than root
+/// or `owners` (the invoking user, PROGRAM's user), or with several hard links (a link to a file
+/// elsewhere), is refused. A refused file is left exactly as it was.
+/// Ancestor directories are resolved normally (trusted, as for the
+/// pidfile's).
+fn open_output(
+    opt: &str,
+    path: &OsStr,
+    append: bool,
+    umask: libc::mode_t,
+    owners: [libc::uid_t; 2],
+) -> Result<(RawFd, libc::stat), Fail> {
     let c = os::cstring(path);
-    let mut flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let name = show(path);
+    let refuse = |why: String| fail1(format!("{opt} {name}: {why}: refused"));
+    let mut flags = libc::O_WRONLY
+        | libc::O_CREAT
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY
+        | libc::O_CLOEXEC;
     if append {
         flags |= libc::O_APPEND;
     }
@@ -95,7 +140,63 @@ fn open_output(opt: &str, path: &OsStr, append: bool, umask: libc::mode_t) -> Re
     let fd = sys::open(&c, flags, 0o666).and_then(sys::above_stdio);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
-    fd.map_err(|e| fail1(format!("{opt} {}: {}", show(path), strerror(e))))
+    let fd = match fd {
+        Ok(fd) => fd,
+        // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a FIFO with no reader, or a
+        // device that is not there (O_NONBLOCK). Say what is in the way.
+        Err(e @ (libc::ELOOP | libc::ENXIO | libc::EWOULDBLOCK)) => {
+            return Err(match sys::lstat(&c) {
+                Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+                    refuse(not_regular(st.st_mode))
+                }
+                _ => fail1(format!("{opt} {name}: {}", strerror(e))),
+            })
+        }
+        Err(e) => return Err(fail1(format!("{opt} {name}: {}", strerror(e)))),
+    };
+    let checked = (|| {
+        let st =
+            sys::fstat(fd).map_err(|e| fail1(format!("{opt} {name}: fstat: {}", strerror(e))))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG && !is_dev_null(&st) {
+            return Err(refuse(not_regular(st.st_mode)));
+        }
+        if st.st_uid != 0 && !owners.contains(&st.st_uid) {
+            let mut allowed = String::from("root");
+            for (i, &u) in owners.iter().enumerate() {
+                if u != 0 && !owners[..i].contains(&u) {
+                    allowed.push_str(&format!(" or uid {u}"));
+                }
+            }
+            return Err(refuse(format!(
+                "owned by uid {}, not by {allowed}",
+                st.st_uid
+            )));
+        }
+        if st.st_nlink > 1 {
+            return Err(refuse(format!(
+                "has {} hard links (a link to a file elsewhere?)",
+                st.st_nlink
+            )));
+        }
+        // PROGRAM gets an ordinary blocking fd.
+        // SAFETY: F_GETFL/F_SETFL take an int argument only.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        // SAFETY: as above.
+        if fl < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) } < 0 {
+            return Err(fail1(format!(
+                "{opt} {name}: clearing O_NONBLOCK on fd {fd}: {}",
+                strerror(errno())
+            )));
+        }
+        Ok(st)
+    })();
+    match checked {
+        Ok(st) => Ok((fd, st)),
+        Err(f) => {
+            sys::close(fd);
+            Err(f)
+        }
+    }
 }
 
 pub fn run(o: &Start) -> Fail {
@@ -185,12 +286,15 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         }
     }
     let mut truncate = Vec::new();
+    // The owners a log file may have besides root: PROGRAM's uid and the
+    // invoking (effective) uid, whose rights open it.
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owners = [me, uid.unwrap_or(me)];
     let mut stdout_file: Option<(RawFd, libc::stat)> = None;
     for (which, opt, path) in [(1, "--stdout", &o.stdout), (2, "--stderr", &o.stderr)] {
         let Some(path) = path else { continue };
-        let mut fd = open_output(opt, path, o.append, umask)?;
-        let st = sys::fstat(fd)
-            .map_err(|e| fail1(format!("{opt} {}: fstat: {}", show(path), strerror(e))))?;
+        let (mut fd, st) = open_output(opt, path, o.append, umask, owners)?;
         // The same file twice: one open file description, so the two streams
         // share one offset instead of overwriting each other.
         if let Some((fd1, st1)) = stdout_file {
@@ -200,6 +304,8 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
             }
         }
         ctx.set_stream(which, Some(fd)).map_err(lib)?;
+        // Only regular files (and /dev/null) get here: truncated in the
+        // daemon, once the start succeeded.
         let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
         if !o.append && regular && !truncate.iter().any(|&(f, _)| f == fd) {
             truncate.push((fd, format!("{opt} {}", show(path))));
