@@ -1267,3 +1267,125 @@ fn log_of_root_or_the_target_user_still_works() {
     ok(&s.start(&[], "--stdout", Path::new("/dev/null")));
     s.stop();
 }
+
+// ---- issue 15 item F: the tool's own output failing ----
+
+/// Runs daemon3143 with the given stdout and stderr (bounded at 10 s).
+fn d3143_to<S: AsRef<OsStr>>(args: &[S], out: Stdio, err: Stdio) -> std::process::ExitStatus {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(fd >= 0, "pidfd_open({pid})");
+    let done = poll_fd(fd, libc::POLLIN, Duration::from_secs(10)) != 0;
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(fd) };
+    if !done {
+        kill_and_wait(pid);
+    }
+    let st = child.wait().unwrap();
+    assert!(done, "daemon3143 still running after 10 s");
+    st
+}
+
+/// A pipe whose read end is already closed: writing it fails with EPIPE.
+fn closed_pipe() -> Stdio {
+    let (r, w) = pipe();
+    drop(r);
+    Stdio::from(w)
+}
+
+fn dev_full() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .ok()
+}
+
+#[track_caller]
+fn assert_exited(st: std::process::ExitStatus, want: i32, what: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        st.signal(),
+        None,
+        "{what}: killed by a signal (abort?): {st:?}"
+    );
+    assert_eq!(st.code(), Some(want), "{what}: {st:?}");
+}
+
+#[test]
+fn output_into_a_closed_pipe_keeps_the_exit_status() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-epipe");
+    let none = d.join("none.pid");
+    let stale = d.join("stale.pid");
+    std::fs::write(&stale, "999999\n").unwrap();
+    let running = d.join("run.pid");
+    start_sleep(&r, &running);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    for (args, want) in [
+        (vec!["status".into(), "--pidfile".into(), p(&none)], 3),
+        (vec!["status".into(), "--pidfile".into(), p(&stale)], 1),
+        (vec!["status".into(), "--pidfile".into(), p(&running)], 0),
+        (vec!["--help".to_string()], 0),
+        (vec!["--version".to_string()], 0),
+    ] {
+        let st = d3143_to(&args, closed_pipe(), Stdio::piped());
+        assert_exited(st, want, &format!("{args:?} > closed pipe"));
+    }
+    // stderr into a closed pipe: ignored, the status stays.
+    let st = d3143_to(&["--bogus"], Stdio::null(), closed_pipe());
+    assert_exited(st, 2, "usage error 2> closed pipe");
+    let st = d3143_to(
+        &["stop", "--pidfile", &p(&none)],
+        closed_pipe(),
+        closed_pipe(),
+    );
+    assert_exited(st, 0, "stop of nothing, both closed");
+    ok(&d3143(&["stop", "--pidfile", &p(&running)]));
+}
+
+#[test]
+fn output_onto_a_full_device_is_reported() {
+    let Some(full) = dev_full() else {
+        println!("SKIP output_onto_a_full_device_is_reported: no /dev/full");
+        return;
+    };
+    let d = TempDir::new("cli-enospc");
+    let none = d.join("none.pid");
+    let errs = d.join("stderr");
+    for (args, want) in [
+        // status's exit status is its answer: kept.
+        (vec!["status", "--pidfile", none.to_str().unwrap()], 3),
+        (vec!["--help"], 1),
+        (vec!["--version"], 1),
+    ] {
+        let e = std::fs::File::create(&errs).unwrap();
+        let st = d3143_to(
+            &args,
+            Stdio::from(full.try_clone().unwrap()),
+            Stdio::from(e),
+        );
+        assert_exited(st, want, &format!("{args:?} > /dev/full"));
+        let msg = std::fs::read_to_string(&errs).unwrap();
+        assert_eq!(
+            msg, "daemon3143: writing to stdout: No space left on device\n",
+            "{args:?}"
+        );
+    }
+    // stderr on /dev/full as well: nothing to report on, still no abort.
+    let st = d3143_to(
+        &["--version"],
+        Stdio::from(full.try_clone().unwrap()),
+        Stdio::from(full.try_clone().unwrap()),
+    );
+    assert_exited(st, 1, "--version > /dev/full 2>&1");
+    let st = d3143_to(&["--bogus"], Stdio::null(), Stdio::from(full));
+    assert_exited(st, 2, "usage error 2> /dev/full");
+}

@@ -32,22 +32,22 @@ fn exists(path: &OsStr) -> bool {
 pub fn status(pidfile: &OsStr) -> i32 {
     match d3143::holder(pidfile.as_bytes()) {
         Ok(Some(pid)) => {
-            println!("{pid}");
+            outln!("{pid}");
             RUNNING
         }
         Ok(None) if exists(pidfile) => {
-            println!(
+            outln!(
                 "not running: pidfile {} is stale (its lock is not held)",
                 show(pidfile)
             );
             DEAD_PIDFILE_EXISTS
         }
         Ok(None) => {
-            println!("not running: no pidfile {}", show(pidfile));
+            outln!("not running: no pidfile {}", show(pidfile));
             NOT_RUNNING
         }
         Err(e) => {
-            eprintln!("daemon3143: status: {}", e.message());
+            errln!("daemon3143: status: {}", e.message());
             UNKNOWN
         }
     }
@@ -69,7 +69,7 @@ pub fn stop(s: &Stop) -> Result<i32, Fail> {
         } else {
             "does not exist"
         };
-        eprintln!("daemon3143: stop: not running: pidfile {name} {why}");
+        errln!("daemon3143: stop: not running: pidfile {name} {why}");
         return Ok(0);
     };
     if pid <= 1 {
@@ -151,10 +151,10 @@ fn signal_and_wait(
     // the fd) leaves it in place.
     match os::remove_stale_pidfile(&os::cstring(&s.pidfile)) {
         Ok(_) => {}
-        Err(m) => eprintln!("daemon3143: stop: pid {pid} exited, but {m}"),
+        Err(m) => errln!("daemon3143: stop: pid {pid} exited, but {m}"),
     }
     if let Ok(Some(p)) = d3143::holder(s.pidfile.as_bytes()) {
-        eprintln!(
+        errln!(
             "daemon3143: stop: pid {pid} exited, but pidfile {name} is still locked (by pid {p})"
         );
     }

@@ -537,12 +537,12 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
     // SAFETY: `status` is writable.
     while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
         if errno() != libc::EINTR {
-            eprintln!("daemon3143: --wait-ready: waitpid: {}", strerror(errno()));
+            errln!("daemon3143: --wait-ready: waitpid: {}", strerror(errno()));
             std::process::exit(1);
         }
     }
     if libc::WIFSIGNALED(status) {
-        eprintln!(
+        errln!(
             "daemon3143: the launching process was killed by {}",
             crate::cli::signal_name(libc::WTERMSIG(status))
         );
@@ -569,7 +569,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
         }
     };
     let Some(i) = pid_line else {
-        eprintln!("daemon3143: the daemon exited before it was ready");
+        errln!("daemon3143: the daemon exited before it was ready");
         return 1;
     };
     let pid: libc::pid_t = std::str::from_utf8(&buf[..i])
@@ -589,16 +589,16 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     }
     let prog = show(&o.command[0]);
     if pid <= 1 {
-        eprintln!("daemon3143: {prog} exited before it was ready");
+        errln!("daemon3143: {prog} exited before it was ready");
         return 1;
     }
     if os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
             let _ = os::remove_stale_pidfile(&os::cstring(p));
         }
-        eprintln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
+        errln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
     } else {
-        eprintln!(
+        errln!(
             "daemon3143: {prog} (pid {pid}) closed ${NOTIFY_FD} without writing a newline \
              (not ready); it is still running"
         );
