@@ -1389,3 +1389,171 @@ fn output_onto_a_full_device_is_reported() {
     let st = d3143_to(&["--bogus"], Stdio::null(), Stdio::from(full));
     assert_exited(st, 2, "usage error 2> /dev/full");
 }
+
+// ---- issue 15 item G: a daemon killed at its execve ----
+
+/// The LD_PRELOAD shim (tests/shim/shim.c), built once per test process.
+fn shim() -> PathBuf {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let out = lib_dir().parent().unwrap().join("bin/libd3143shim-cli.so");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let o = run(
+            Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
+                .arg("-o")
+                .arg(&out)
+                .arg(root().join("tests/shim/shim.c"))
+                .arg("-ldl"),
+        );
+        assert!(o.status.success(), "compiling the shim:\n{}", stderr(&o));
+        out
+    })
+    .clone()
+}
+
+/// Runs daemon3143 under the shim with `D3143_KILL_AT_EXEC=9`: the daemon
+/// kills itself with SIGKILL where it would call execve. Returns the output
+/// and the pid the shim reported as killed (its events come on fd 9, kept
+/// open for the daemon with --keep-fd 9).
+/// With `chld_ignored`, daemon3143 starts with SIGCHLD ignored.
+fn killed_at_exec(args: &[&OsStr], chld_ignored: bool) -> (Output, Option<i32>) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (r, w) = pipe();
+    let wfd = w.as_raw_fd();
+    let mut c = Command::new(bin());
+    c.arg("--keep-fd")
+        .arg("9")
+        .args(args)
+        .stdin(Stdio::null())
+        .env("LD_PRELOAD", shim())
+        .env("D3143_SHIM_FD", "9")
+        .env("D3143_KILL_AT_EXEC", "9");
+    // SAFETY: dup2, fcntl and signal are async-signal-safe; they run in the
+    // child before exec.
+    unsafe {
+        c.pre_exec(move || {
+            // dup2 onto itself would keep FD_CLOEXEC.
+            let r = if wfd == 9 {
+                libc::fcntl(9, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(wfd, 9)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if chld_ignored {
+                libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(w);
+    drop(c);
+    let pid = child.id() as i32;
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(fd >= 0);
+    let done = poll_fd(fd, libc::POLLIN, Duration::from_secs(10)) != 0;
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(fd) };
+    if !done {
+        kill_and_wait(pid);
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(done, "daemon3143 still running after 10 s: {}", stderr(&o));
+    // Every writer is gone (the daemon is dead or exec'd): EOF comes.
+    let mut lines = Lines::new(r);
+    let mut killed = None;
+    while let Some(l) = lines.next_within(Duration::from_secs(10)) {
+        if let Some(rest) = l.strip_prefix("exec-kill 9 ") {
+            killed = rest.trim().parse().ok();
+        }
+    }
+    (o, killed)
+}
+
+#[test]
+fn a_daemon_killed_at_its_exec_is_a_failed_start() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-exec-kill");
+    let pf = d.join("k.pid");
+    for extra in [&[][..], &["--wait-ready"][..]] {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sleep"),
+            OsStr::new("1000"),
+        ]);
+        let (o, killed) = killed_at_exec(&args, false);
+        if o.status.success() {
+            // The old behaviour: "started"; whatever runs is killed by pid.
+            if let Ok(s) = std::fs::read_to_string(&pf) {
+                r.add(s.trim().parse().unwrap_or(0));
+            }
+        }
+        let pid = killed.unwrap_or_else(|| {
+            panic!(
+                "{extra:?}: the shim did not kill the daemon at its exec: exit {:?}, {}",
+                o.status,
+                stderr(&o)
+            )
+        });
+        r.add(pid);
+        assert_eq!(code(&o), 1, "{extra:?}: {}", stderr(&o));
+        let want = format!(
+            "daemon3143: exec sleep: the daemon (pid {pid}) was killed by SIGKILL (9) \
+             during its exec; nothing runs"
+        );
+        assert!(stderr(&o).contains(&want), "{extra:?}: {}", stderr(&o));
+        assert!(wait_gone(pid), "pid {pid} runs nothing");
+        assert!(!pf.exists(), "{extra:?}: no pidfile naming a dead pid");
+    }
+    // Started with SIGCHLD ignored (its children reaped at once) too.
+    let args = [
+        OsStr::new("--pidfile"),
+        pf.as_os_str(),
+        OsStr::new("--"),
+        OsStr::new("sleep"),
+        OsStr::new("1000"),
+    ];
+    let (o, killed) = killed_at_exec(&args, true);
+    if let Some(pid) = killed {
+        r.add(pid);
+    }
+    assert_eq!(code(&o), 1, "SIGCHLD ignored: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("killed by SIGKILL (9) during its exec"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+}
+
+#[test]
+fn a_program_that_exits_at_once_after_its_exec_was_started() {
+    // Not waiting for readiness, a PROGRAM that exec'd and exited at once
+    // was started (exit 0): only a death before the exec completes fails.
+    let d = TempDir::new("cli-exec-quick");
+    for i in 0..20 {
+        // A pidfile each: the last PROGRAM may still hold its lock.
+        let pf = d.join(&format!("q{i}.pid"));
+        let prog: &[&str] = if i % 2 == 0 {
+            &["true"]
+        } else {
+            &["sh", "-c", "kill -9 $$"]
+        };
+        let mut args = vec!["--pidfile", pf.to_str().unwrap(), "--"];
+        args.extend_from_slice(prog);
+        let o = d3143(&args);
+        assert_eq!(code(&o), 0, "{prog:?} (run {i}): {}", stderr(&o));
+    }
+}

@@ -37,6 +37,9 @@ struct Exec {
     /// SIGTERM was ignored when daemon3143 started: PROGRAM gets it ignored
     /// too (the library's TERMINATE handles it until the exec).
     term_ignored: bool,
+    /// SIGCHLD was ignored when daemon3143 started: the launcher takes the
+    /// default (see `watch_the_exec`), PROGRAM gets it ignored again.
+    chld_ignored: bool,
 }
 
 /// Whether `sig`'s disposition is SIG_IGN now.
@@ -332,12 +335,17 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         ready_w: ready.map(|(_, w)| w),
         report,
         term_ignored: ignored(libc::SIGTERM),
+        chld_ignored: ignored(libc::SIGCHLD),
     };
 
     // 6. Daemonize. With --wait-ready this process forks first and waits;
     // the child is the library's launcher.
     if let Some((r, w)) = ready {
         wait_ready_fork(r, w, o)?;
+    }
+    if detach {
+        ctx.set_exec_name(o.command[0].as_bytes());
+        watch_the_exec(exec.chld_ignored);
     }
     if let Err(e) = d3143::open(&mut ctx) {
         let f = fail1(e.message().to_string());
@@ -351,6 +359,25 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
 
 fn pipe() -> Result<(RawFd, RawFd), i32> {
     sys::pipe(libc::O_CLOEXEC)
+}
+
+/// Makes the launcher (this process, which `open()` turns into the one that
+/// waits and exits) the daemon's parent once the middle process has exited:
+/// a child subreaper. A daemon that dies at its exec then stays a zombie
+/// until the launcher has seen it (the library tells such a death from a
+/// PROGRAM that exec'd and exited at once by /proc/<pid>/stat's "forked but
+/// did not exec" flag, and reads its wait status), instead of being reaped
+/// by init first, which would leave it looking started. When the launcher
+/// exits the daemon goes on to init (or the nearest subreaper) as before.
+/// Best effort: without it the library still checks, racing init.
+fn watch_the_exec(chld_ignored: bool) {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if chld_ignored {
+        // SIGCHLD ignored reaps children at once: their zombie is needed.
+        // SAFETY: setting a default disposition; PROGRAM gets SIG_IGN back.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    }
 }
 
 /// Writes `daemon3143: <message>` to `fd` and exits with the failure's code
@@ -422,6 +449,10 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     if x.term_ignored {
         // SAFETY: setting SIG_IGN, as daemon3143 was started with it.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
+    if x.chld_ignored && detached {
+        // SAFETY: as above (the launcher had set SIGCHLD to the default).
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
     let _ = ctx.notify_exec();
     let mut ptrs: Vec<*const libc::c_char> = x.argv.iter().map(|a| a.as_ptr()).collect();
