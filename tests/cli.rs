@@ -1012,3 +1012,593 @@ fn an_ignored_sigterm_stays_ignored_for_the_program() {
         stdout(&o)
     );
 }
+
+// ---- issue 12 item 3: --stdout/--stderr opened as root, handed to PROGRAM ----
+
+/// Runs daemon3143 and waits for it at most `t` (a pidfd poll, no sleeps);
+/// kills it by pid and panics when it is still running then.
+fn d3143_within<S: AsRef<OsStr>>(args: &[S], t: Duration) -> Output {
+    let child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(fd >= 0, "pidfd_open({pid})");
+    let done = poll_fd(fd, libc::POLLIN, t) != 0;
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(fd) };
+    if !done {
+        kill_and_wait(pid);
+        let o = child.wait_with_output().unwrap();
+        panic!(
+            "daemon3143 {:?} still running after {t:?} (killed)\nstderr: {}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+            stderr(&o)
+        );
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The attacker's uid (nobody), who owns the log directory.
+const ATTACKER: u32 = 65534;
+
+/// A root-owned dir holding `victim` (a root file with known contents) and
+/// the pidfile, and a log dir owned by the attacker.
+struct LogScene {
+    /// Daemons started (killed by pid when dropped, if still running).
+    started: Reaper,
+    _d: TempDir,
+    victim: PathBuf,
+    logs: PathBuf,
+    pidfile: PathBuf,
+}
+
+const VICTIM: &str = "root:secret-hash:19000:0:99999:7:::\n";
+
+impl LogScene {
+    fn new(tag: &str) -> LogScene {
+        let d = TempDir::new(tag);
+        let victim = d.join("shadow");
+        std::fs::write(&victim, VICTIM).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let logs = d.join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::os::unix::fs::chown(&logs, Some(ATTACKER), Some(ATTACKER)).unwrap();
+        let pidfile = d.join("app.pid");
+        LogScene {
+            started: Reaper::default(),
+            _d: d,
+            victim,
+            logs,
+            pidfile,
+        }
+    }
+
+    /// `daemon3143 [extra] --user 65534 --group 65534 --pidfile P OPT LOG --
+    /// sh -c 'echo written; exec sleep 1000'` (to both streams), bounded at
+    /// 10 s.
+    fn start(&self, extra: &[&str], opt: &str, log: &Path) -> Output {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--user"),
+            OsStr::new("65534"),
+            OsStr::new("--group"),
+            OsStr::new("65534"),
+            OsStr::new("--pidfile"),
+            self.pidfile.as_os_str(),
+            OsStr::new(opt),
+            log.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new("echo written; echo written >&2; exec sleep 1000"),
+        ]);
+        let o = d3143_within(&args, Duration::from_secs(10));
+        if o.status.success() && !extra.contains(&"--no-detach") {
+            self.started.add(read_pid(&self.pidfile));
+        }
+        o
+    }
+
+    /// Stops the daemon just started.
+    fn stop(&self) {
+        ok(&d3143(&[
+            OsStr::new("stop"),
+            OsStr::new("--pidfile"),
+            self.pidfile.as_os_str(),
+        ]));
+    }
+
+    #[track_caller]
+    fn assert_victim_untouched(&self) {
+        let md = std::fs::metadata(&self.victim).unwrap();
+        assert_eq!(
+            md.len(),
+            VICTIM.len() as u64,
+            "the root file's size changed"
+        );
+        assert_eq!(std::fs::read_to_string(&self.victim).unwrap(), VICTIM);
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
+    }
+
+    #[track_caller]
+    fn assert_refused(&self, o: &Output, opt: &str, log: &Path, why: &str) {
+        assert_eq!(code(o), 1, "{}", stderr(o));
+        let want = format!("daemon3143: {opt} {}: {why}", log.display());
+        assert!(stderr(o).contains(&want), "want {want:?} in {}", stderr(o));
+        assert!(stderr(o).contains("refused"), "{}", stderr(o));
+        assert!(!self.pidfile.exists(), "nothing started: no pidfile");
+    }
+}
+
+#[test]
+fn log_symlink_to_a_root_file_is_refused_and_the_file_untouched() {
+    if skip_unless_root("log_symlink_to_a_root_file_is_refused_and_the_file_untouched") {
+        return;
+    }
+    let s = LogScene::new("cli-log-symlink");
+    // The service user plants app.log -> the root file in its log dir.
+    let log = s.logs.join("app.log");
+    std::os::unix::fs::symlink(&s.victim, &log).unwrap();
+    for (extra, opt) in [
+        (&[][..], "--stdout"),
+        (&[][..], "--stderr"),
+        (&["--append"][..], "--stdout"),
+        (&["--append"][..], "--stderr"),
+        (&["--no-detach"][..], "--stdout"),
+    ] {
+        let o = s.start(extra, opt, &log);
+        s.assert_refused(&o, opt, &log, "is a symbolic link (never followed)");
+        s.assert_victim_untouched();
+    }
+    // A dangling link is not followed to create its target either.
+    let gone = s.victim.with_file_name("created-through-link");
+    let dangling = s.logs.join("dangling.log");
+    std::os::unix::fs::symlink(&gone, &dangling).unwrap();
+    let o = s.start(&[], "--stdout", &dangling);
+    s.assert_refused(&o, "--stdout", &dangling, "is a symbolic link");
+    assert!(!gone.exists(), "no file created through the link");
+}
+
+#[test]
+fn log_fifo_is_refused_at_once() {
+    let d = TempDir::new("cli-log-fifo");
+    let fifo = d.join("app.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let pf = d.join("f.pid");
+    for extra in [&[][..], &["--append"][..]] {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--stdout"),
+            fifo.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("true"),
+        ]);
+        // Nobody reads the FIFO: an open that waits for a reader never ends.
+        let o = d3143_within(&args, Duration::from_secs(5));
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        let want = format!(
+            "--stdout {}: is a FIFO, not a regular file: refused",
+            fifo.display()
+        );
+        assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+        assert!(!pf.exists());
+    }
+    // With a reader it would not block: still refused (fstat).
+    use std::os::unix::fs::OpenOptionsExt;
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let o = d3143_within(
+        &[
+            OsStr::new("--stderr"),
+            fifo.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("true"),
+        ],
+        Duration::from_secs(5),
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a FIFO"), "{}", stderr(&o));
+    drop(reader);
+}
+
+#[test]
+fn log_with_several_hard_links_is_refused() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-log-hardlink");
+    // A file elsewhere (root's, when run as root), hard-linked as the log.
+    let victim = d.join("victim");
+    std::fs::write(&victim, VICTIM).unwrap();
+    let log = d.join("app.log");
+    std::fs::hard_link(&victim, &log).unwrap();
+    let pf = d.join("h.pid");
+    for extra in [&[][..], &["--append"][..]] {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--stdout"),
+            log.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new("echo written; exec sleep 1000"),
+        ]);
+        let o = d3143_within(&args, Duration::from_secs(10));
+        if o.status.success() {
+            // The old behaviour: started; killed by pid when the test ends.
+            r.add(read_pid(&pf));
+        }
+        assert_eq!(code(&o), 1, "{extra:?}: {}", stderr(&o));
+        let want = format!(
+            "--stdout {}: has 2 hard links (a link to a file elsewhere?): refused",
+            log.display()
+        );
+        assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), VICTIM);
+        assert!(!pf.exists());
+    }
+}
+
+#[test]
+fn log_owned_by_another_user_is_refused_and_kept() {
+    if skip_unless_root("log_owned_by_another_user_is_refused_and_kept") {
+        return;
+    }
+    let s = LogScene::new("cli-log-owner");
+    // Neither root's nor the target's (65534): someone else's file.
+    let log = s.logs.join("app.log");
+    std::fs::write(&log, "someone else's\n").unwrap();
+    std::os::unix::fs::chown(&log, Some(12345), Some(12345)).unwrap();
+    for extra in [&[][..], &["--append"][..]] {
+        let o = s.start(extra, "--stdout", &log);
+        s.assert_refused(
+            &o,
+            "--stdout",
+            &log,
+            "owned by uid 12345, not by root or uid 65534",
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "someone else's\n");
+    }
+}
+
+#[test]
+fn log_of_root_or_the_target_user_still_works() {
+    if skip_unless_root("log_of_root_or_the_target_user_still_works") {
+        return;
+    }
+    let s = LogScene::new("cli-log-ok");
+    for owner in [0, ATTACKER] {
+        // An existing log, the target user's or root's: truncated once
+        // started (not with --append).
+        let log = s.logs.join(format!("app-{owner}.log"));
+        std::fs::write(&log, "old contents\n").unwrap();
+        std::os::unix::fs::chown(&log, Some(owner), Some(owner)).unwrap();
+        ok(&s.start(&[], "--stdout", &log));
+        eventually("the program's output, the old contents gone", || {
+            std::fs::read_to_string(&log).unwrap_or_default() == "written\n"
+        });
+        s.stop();
+        ok(&s.start(&["--append"], "--stdout", &log));
+        eventually("appended", || {
+            std::fs::read_to_string(&log).unwrap_or_default() == "written\nwritten\n"
+        });
+        s.stop();
+    }
+    // A new log is created (0666 less the umask), owned by the invoking
+    // user as before.
+    let new = s.logs.join("new.log");
+    ok(&s.start(&["--umask", "022"], "--stderr", &new));
+    eventually("created and written", || {
+        std::fs::read_to_string(&new).unwrap_or_default() == "written\n"
+    });
+    let md = std::fs::metadata(&new).unwrap();
+    assert_eq!(md.permissions().mode() & 0o777, 0o644);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
+    s.stop();
+    // /dev/null, the default, may still be named.
+    ok(&s.start(&[], "--stdout", Path::new("/dev/null")));
+    s.stop();
+}
+
+// ---- issue 15 item F: the tool's own output failing ----
+
+/// Runs daemon3143 with the given stdout and stderr (bounded at 10 s).
+fn d3143_to<S: AsRef<OsStr>>(args: &[S], out: Stdio, err: Stdio) -> std::process::ExitStatus {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(fd >= 0, "pidfd_open({pid})");
+    let done = poll_fd(fd, libc::POLLIN, Duration::from_secs(10)) != 0;
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(fd) };
+    if !done {
+        kill_and_wait(pid);
+    }
+    let st = child.wait().unwrap();
+    assert!(done, "daemon3143 still running after 10 s");
+    st
+}
+
+/// A pipe whose read end is already closed: writing it fails with EPIPE.
+fn closed_pipe() -> Stdio {
+    let (r, w) = pipe();
+    drop(r);
+    Stdio::from(w)
+}
+
+fn dev_full() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .ok()
+}
+
+#[track_caller]
+fn assert_exited(st: std::process::ExitStatus, want: i32, what: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        st.signal(),
+        None,
+        "{what}: killed by a signal (abort?): {st:?}"
+    );
+    assert_eq!(st.code(), Some(want), "{what}: {st:?}");
+}
+
+#[test]
+fn output_into_a_closed_pipe_keeps_the_exit_status() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-epipe");
+    let none = d.join("none.pid");
+    let stale = d.join("stale.pid");
+    std::fs::write(&stale, "999999\n").unwrap();
+    let running = d.join("run.pid");
+    start_sleep(&r, &running);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    for (args, want) in [
+        (vec!["status".into(), "--pidfile".into(), p(&none)], 3),
+        (vec!["status".into(), "--pidfile".into(), p(&stale)], 1),
+        (vec!["status".into(), "--pidfile".into(), p(&running)], 0),
+        (vec!["--help".to_string()], 0),
+        (vec!["--version".to_string()], 0),
+    ] {
+        let st = d3143_to(&args, closed_pipe(), Stdio::piped());
+        assert_exited(st, want, &format!("{args:?} > closed pipe"));
+    }
+    // stderr into a closed pipe: ignored, the status stays.
+    let st = d3143_to(&["--bogus"], Stdio::null(), closed_pipe());
+    assert_exited(st, 2, "usage error 2> closed pipe");
+    let st = d3143_to(
+        &["stop", "--pidfile", &p(&none)],
+        closed_pipe(),
+        closed_pipe(),
+    );
+    assert_exited(st, 0, "stop of nothing, both closed");
+    ok(&d3143(&["stop", "--pidfile", &p(&running)]));
+}
+
+#[test]
+fn output_onto_a_full_device_is_reported() {
+    let Some(full) = dev_full() else {
+        println!("SKIP output_onto_a_full_device_is_reported: no /dev/full");
+        return;
+    };
+    let d = TempDir::new("cli-enospc");
+    let none = d.join("none.pid");
+    let errs = d.join("stderr");
+    for (args, want) in [
+        // status's exit status is its answer: kept.
+        (vec!["status", "--pidfile", none.to_str().unwrap()], 3),
+        (vec!["--help"], 1),
+        (vec!["--version"], 1),
+    ] {
+        let e = std::fs::File::create(&errs).unwrap();
+        let st = d3143_to(
+            &args,
+            Stdio::from(full.try_clone().unwrap()),
+            Stdio::from(e),
+        );
+        assert_exited(st, want, &format!("{args:?} > /dev/full"));
+        let msg = std::fs::read_to_string(&errs).unwrap();
+        assert_eq!(
+            msg, "daemon3143: writing to stdout: No space left on device\n",
+            "{args:?}"
+        );
+    }
+    // stderr on /dev/full as well: nothing to report on, still no abort.
+    let st = d3143_to(
+        &["--version"],
+        Stdio::from(full.try_clone().unwrap()),
+        Stdio::from(full.try_clone().unwrap()),
+    );
+    assert_exited(st, 1, "--version > /dev/full 2>&1");
+    let st = d3143_to(&["--bogus"], Stdio::null(), Stdio::from(full));
+    assert_exited(st, 2, "usage error 2> /dev/full");
+}
+
+// ---- issue 15 item G: a daemon killed at its execve ----
+
+/// The LD_PRELOAD shim (tests/shim/shim.c), built once per test process.
+fn shim() -> PathBuf {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let out = lib_dir().parent().unwrap().join("bin/libd3143shim-cli.so");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let o = run(
+            Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
+                .arg("-o")
+                .arg(&out)
+                .arg(root().join("tests/shim/shim.c"))
+                .arg("-ldl"),
+        );
+        assert!(o.status.success(), "compiling the shim:\n{}", stderr(&o));
+        out
+    })
+    .clone()
+}
+
+/// Runs daemon3143 under the shim with `D3143_KILL_AT_EXEC=9`: the daemon
+/// kills itself with SIGKILL where it would call execve. Returns the output
+/// and the pid the shim reported as killed (its events come on fd 9, kept
+/// open for the daemon with --keep-fd 9).
+/// With `chld_ignored`, daemon3143 starts with SIGCHLD ignored.
+fn killed_at_exec(args: &[&OsStr], chld_ignored: bool) -> (Output, Option<i32>) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (r, w) = pipe();
+    let wfd = w.as_raw_fd();
+    let mut c = Command::new(bin());
+    c.arg("--keep-fd")
+        .arg("9")
+        .args(args)
+        .stdin(Stdio::null())
+        .env("LD_PRELOAD", shim())
+        .env("D3143_SHIM_FD", "9")
+        .env("D3143_KILL_AT_EXEC", "9");
+    // SAFETY: dup2, fcntl and signal are async-signal-safe; they run in the
+    // child before exec.
+    unsafe {
+        c.pre_exec(move || {
+            // dup2 onto itself would keep FD_CLOEXEC.
+            let r = if wfd == 9 {
+                libc::fcntl(9, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(wfd, 9)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if chld_ignored {
+                libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(w);
+    drop(c);
+    let pid = child.id() as i32;
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(fd >= 0);
+    let done = poll_fd(fd, libc::POLLIN, Duration::from_secs(10)) != 0;
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(fd) };
+    if !done {
+        kill_and_wait(pid);
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(done, "daemon3143 still running after 10 s: {}", stderr(&o));
+    // Every writer is gone (the daemon is dead or exec'd): EOF comes.
+    let mut lines = Lines::new(r);
+    let mut killed = None;
+    while let Some(l) = lines.next_within(Duration::from_secs(10)) {
+        if let Some(rest) = l.strip_prefix("exec-kill 9 ") {
+            killed = rest.trim().parse().ok();
+        }
+    }
+    (o, killed)
+}
+
+#[test]
+fn a_daemon_killed_at_its_exec_is_a_failed_start() {
+    let r = Reaper::default();
+    let d = TempDir::new("cli-exec-kill");
+    let pf = d.join("k.pid");
+    for extra in [&[][..], &["--wait-ready"][..]] {
+        let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        args.extend([
+            OsStr::new("--pidfile"),
+            pf.as_os_str(),
+            OsStr::new("--"),
+            OsStr::new("sleep"),
+            OsStr::new("1000"),
+        ]);
+        let (o, killed) = killed_at_exec(&args, false);
+        if o.status.success() {
+            // The old behaviour: "started"; whatever runs is killed by pid.
+            if let Ok(s) = std::fs::read_to_string(&pf) {
+                r.add(s.trim().parse().unwrap_or(0));
+            }
+        }
+        let pid = killed.unwrap_or_else(|| {
+            panic!(
+                "{extra:?}: the shim did not kill the daemon at its exec: exit {:?}, {}",
+                o.status,
+                stderr(&o)
+            )
+        });
+        r.add(pid);
+        assert_eq!(code(&o), 1, "{extra:?}: {}", stderr(&o));
+        let want = format!(
+            "daemon3143: exec sleep: the daemon (pid {pid}) was killed by SIGKILL (9) \
+             during its exec; nothing runs"
+        );
+        assert!(stderr(&o).contains(&want), "{extra:?}: {}", stderr(&o));
+        assert!(wait_gone(pid), "pid {pid} runs nothing");
+        assert!(!pf.exists(), "{extra:?}: no pidfile naming a dead pid");
+    }
+    // Started with SIGCHLD ignored (its children reaped at once) too.
+    let args = [
+        OsStr::new("--pidfile"),
+        pf.as_os_str(),
+        OsStr::new("--"),
+        OsStr::new("sleep"),
+        OsStr::new("1000"),
+    ];
+    let (o, killed) = killed_at_exec(&args, true);
+    if let Some(pid) = killed {
+        r.add(pid);
+    }
+    assert_eq!(code(&o), 1, "SIGCHLD ignored: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("killed by SIGKILL (9) during its exec"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+}
+
+#[test]
+fn a_program_that_exits_at_once_after_its_exec_was_started() {
+    // Not waiting for readiness, a PROGRAM that exec'd and exited at once
+    // was started (exit 0): only a death before the exec completes fails.
+    let d = TempDir::new("cli-exec-quick");
+    for i in 0..20 {
+        // A pidfile each: the last PROGRAM may still hold its lock.
+        let pf = d.join(&format!("q{i}.pid"));
+        let prog: &[&str] = if i % 2 == 0 {
+            &["true"]
+        } else {
+            &["sh", "-c", "kill -9 $$"]
+        };
+        let mut args = vec!["--pidfile", pf.to_str().unwrap(), "--"];
+        args.extend_from_slice(prog);
+        let o = d3143(&args);
+        assert_eq!(code(&o), 0, "{prog:?} (run {i}): {}", stderr(&o));
+    }
+}

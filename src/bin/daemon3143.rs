@@ -6,11 +6,19 @@
 //! library itself is a C library only, built `#![no_std]` for release, which
 //! a std program cannot link as a Rust crate.
 
+// The tool's output goes through out.rs (a failed write is handled, not a
+// panic): the print macros are not used.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 extern crate alloc;
 
 #[allow(dead_code, unused_imports)]
 #[path = "../core/mod.rs"]
 mod d3143;
+
+#[macro_use]
+#[path = "daemon3143/out.rs"]
+mod out;
 
 #[path = "daemon3143/cli.rs"]
 mod cli;
@@ -41,19 +49,24 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let code = match cli::parse(args) {
         Err(usage) => {
-            eprintln!("daemon3143: {usage}");
-            eprint!("{}", cli::USAGE);
+            errln!("daemon3143: {usage}");
+            out::stderr(cli::USAGE);
             cli::EXIT_USAGE
         }
         Ok(cli::Command::Help) => {
-            print!("{}\n{}", cli::USAGE, cli::HELP);
-            0
+            out::stdout(&format!("{}\n{}", cli::USAGE, cli::HELP));
+            out::status(0, 1)
         }
         Ok(cli::Command::Version) => {
-            println!("daemon3143 {}", env!("CARGO_PKG_VERSION"));
-            0
+            outln!("daemon3143 {}", env!("CARGO_PKG_VERSION"));
+            out::status(0, 1)
         }
-        Ok(cli::Command::Status { pidfile }) => control::status(&pidfile),
+        // The exit status is status's answer (LSB): kept when the line
+        // after it cannot be written.
+        Ok(cli::Command::Status { pidfile }) => {
+            let code = control::status(&pidfile);
+            out::status(code, code)
+        }
         Ok(cli::Command::Stop(s)) => control::stop(&s).unwrap_or_else(report),
         Ok(cli::Command::Start(s)) => report(start::run(&s)),
     };
@@ -61,6 +74,6 @@ fn main() {
 }
 
 fn report(f: Fail) -> i32 {
-    eprintln!("daemon3143: {}", f.message);
+    errln!("daemon3143: {}", f.message);
     f.code
 }

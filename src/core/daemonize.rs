@@ -472,6 +472,26 @@ fn wait_for_daemon(ctx: &DaemonContext, mut launch: Launch, fd: RawFd) -> ! {
         }
         Outcome::Reported(status, msg) => (status, show(&msg)),
         Outcome::Died => (1, "daemon exited before it was ready".to_string()),
+        Outcome::DiedAtExec(status) => {
+            let what = match &ctx.exec_name {
+                Some(name) => format!("exec {}: ", show(name)),
+                None => String::new(),
+            };
+            let pid = launch.daemon().unwrap_or(0);
+            let how = match status {
+                Some(s) if libc::WIFSIGNALED(s) => {
+                    format!("was killed by {}", signals::describe(libc::WTERMSIG(s)))
+                }
+                Some(s) if libc::WIFEXITED(s) => {
+                    format!("exited with status {}", libc::WEXITSTATUS(s))
+                }
+                _ => "died".to_string(),
+            };
+            (
+                1,
+                format!("{what}the daemon (pid {pid}) {how} during its exec; nothing runs"),
+            )
+        }
         Outcome::Silent | Outcome::TimedOut | Outcome::Unreadable(_) | Outcome::PollFailed(_) => {
             let stopped = launch.stop();
             let message = give_up_message(ctx, &outcome, &stopped, fd, launch.poll_error);

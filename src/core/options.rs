@@ -111,6 +111,9 @@ pub struct DaemonContext {
     /// A readiness notification that failed without failing `open()`.
     pub(crate) warning: Option<Error>,
     pub(crate) state: State,
+    /// What the daemon will exec (`notify_exec()`), named in the launcher's
+    /// message when it dies at that exec. Set by daemon3143 only.
+    pub(crate) exec_name: Option<Vec<u8>>,
 }
 
 /// Whether AUTO detaches: not when the process is pid 1, its parent is pid 1,
@@ -172,7 +175,15 @@ impl DaemonContext {
             pending: Pending::default(),
             warning: None,
             state: State::New,
+            exec_name: None,
         }
+    }
+
+    /// Names the program the daemon will exec after `notify_exec()`, for the
+    /// launcher's message should the daemon die at that exec (Rust only: the
+    /// daemon3143 tool).
+    pub fn set_exec_name(&mut self, name: &[u8]) {
+        self.exec_name = Some(name.to_vec());
     }
 
     fn settable(&self, what: &str) -> Result<()> {

@@ -62,6 +62,10 @@ pub enum Outcome {
     Unreadable(i32),
     /// Polling the channel kept failing (the last errno).
     PollFailed(i32),
+    /// After `notify_exec()`, the channel closed because the daemon died
+    /// before its exec completed (killed at the exec, or the kernel failed it
+    /// past the point of no return): its wait status when it could be read.
+    DiedAtExec(Option<i32>),
 }
 
 const KIND_READY: u8 = 0;
@@ -229,6 +233,43 @@ pub struct Stopped {
     pub unknown: bool,
 }
 
+/// `/proc/<pid>/stat` field 9 flags: the task is exiting; it was forked and
+/// has not exec'd (cleared by execve before it closes the close-on-exec fds;
+/// ps(1) shows it as F 1, "forked but didn't exec").
+const PF_EXITING: u64 = 0x4;
+const PF_FORKNOEXEC: u64 = 0x40;
+
+/// What `/proc/<pid>/stat` tells about a process (also a zombie's).
+struct ProcStat {
+    flags: u64,
+    starttime: u64,
+    /// Field 52: the wait status (0 when not permitted to see it).
+    exit_code: i32,
+}
+
+fn proc_stat(pid: libc::pid_t) -> Option<ProcStat> {
+    let path = CString::new(format!("/proc/{pid}/stat")).ok()?;
+    let text = sys::read_file(&path, 4096).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything:
+    // the fields after the last ')' start at field 3.
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let mut fields = text[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let mut field = |n: usize| -> Option<i64> {
+        // Fields 3.. are consumed in order: `n` counts from field 3.
+        sys::parse_decimal(fields.nth(n)?)
+    };
+    let flags = field(9 - 3)? as u64;
+    let starttime = field(22 - 10)? as u64;
+    let exit_code = field(52 - 23).unwrap_or(0) as i32;
+    Some(ProcStat {
+        flags,
+        starttime,
+        exit_code,
+    })
+}
+
 /// The launcher's side of a detach: the channel, the middle process (its
 /// child) and the daemon once its pid is known (a pidfd, so that a daemon
 /// that dies while a process it forked still holds the channel open is seen
@@ -248,6 +289,10 @@ pub struct Launch {
     deadline: Option<Duration>,
     /// The last error of a failed poll (named when the deadline follows).
     pub poll_error: Option<i32>,
+    /// The daemon's start time (`/proc/<pid>/stat` field 22), read when it
+    /// announced its exec and known to be its own (it was running after the
+    /// read): tells the daemon from a later process with its pid.
+    starttime: Option<u64>,
 }
 
 impl Drop for Launch {
@@ -283,6 +328,7 @@ impl Launch {
             slot,
             deadline,
             poll_error: None,
+            starttime: None,
         }
     }
 
@@ -483,7 +529,7 @@ impl Launch {
                 Err(Stop::TimedOut) => return Outcome::TimedOut,
                 Err(Stop::Poll(e)) => return Outcome::PollFailed(e),
                 Err(Stop::Read(e)) => return Outcome::Unreadable(e),
-                Ok(false) if exec_pending => return Outcome::Ready,
+                Ok(false) if exec_pending => return self.after_exec(),
                 Ok(false) if self.daemon_alive() => return Outcome::Silent,
                 Ok(false) => return Outcome::Died,
                 Ok(true) => {}
@@ -496,6 +542,7 @@ impl Launch {
                     continue;
                 }
                 KIND_EXEC => {
+                    self.note_exec();
                     exec_pending = true;
                     continue;
                 }
@@ -514,6 +561,106 @@ impl Launch {
                 },
             };
         }
+    }
+
+    /// Whether the daemon has exited, waiting for it up to `ms`.
+    fn exited_within(&self, ms: i32) -> bool {
+        let mut p = [libc::pollfd {
+            fd: self.daemon_fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        loop {
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(p.as_mut_ptr(), 1, ms) } {
+                r if r < 0 && errno() == libc::EINTR => continue,
+                r => return r > 0,
+            }
+        }
+    }
+
+    /// The daemon announced its exec: note its start time while it runs.
+    fn note_exec(&mut self) {
+        if let (Some(pid), true) = (self.daemon, self.daemon_fd >= 0) {
+            let st = proc_stat(pid);
+            if !self.exited_within(0) {
+                self.starttime = st.map(|s| s.starttime);
+            }
+        }
+    }
+
+    /// EOF after the exec announcement: ready, unless the daemon is seen to
+    /// have died before its exec completed. Whatever cannot be seen (no
+    /// pidfd, the process already reaped by someone else) counts as the
+    /// exec having succeeded, as before: a program that exits at once after
+    /// a successful exec was started.
+    fn after_exec(&self) -> Outcome {
+        let Some(pid) = self.daemon.filter(|&p| p > 1 && self.daemon_fd >= 0) else {
+            return Outcome::Ready;
+        };
+        let Some(st) = proc_stat(pid) else {
+            return Outcome::Ready;
+        };
+        // The stat read is the daemon's when the daemon still exists after
+        // it (running, or a zombie this process has not reaped: its pid
+        // cannot have been reused), or when its start time is the one noted.
+        let ours =
+            !self.exited_within(0) || self.zombie_child() || self.starttime == Some(st.starttime);
+        let never_exec = PF_FORKNOEXEC | PF_EXITING;
+        if !ours || st.flags & never_exec != never_exec {
+            // Exec'd (or still about to: it closed the channel itself).
+            return Outcome::Ready;
+        }
+        // It is dying: its exit shows on the pidfd at once.
+        let ms = self.deadline.map_or(1000, |d| {
+            d.saturating_sub(sys::now()).as_millis().min(1000) as i32
+        });
+        self.exited_within(ms);
+        Outcome::DiedAtExec(self.exit_status(pid, st.starttime))
+    }
+
+    /// `waitid(P_PIDFD, WNOHANG)` on the daemon: `Some(wait status)` when it
+    /// is a zombie child of this process (reaped when `reap`).
+    fn wait_child(&self, reap: bool) -> Option<i32> {
+        // SAFETY: all-zero is a valid siginfo_t to be filled in.
+        let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | if reap { 0 } else { libc::WNOWAIT };
+        // SAFETY: `info` is writable; the pidfd is this launch's own.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                self.daemon_fd as libc::id_t,
+                &mut info,
+                flags,
+            )
+        };
+        // SAFETY: si_pid and si_status are valid after a waitid that
+        // returned 0 (si_pid 0: nothing to report yet).
+        if r != 0 || unsafe { info.si_pid() } == 0 {
+            return None;
+        }
+        // SAFETY: as above.
+        let status = unsafe { info.si_status() };
+        Some(match info.si_code {
+            libc::CLD_EXITED => (status & 0xff) << 8,
+            _ => status & 0x7f, // killed or dumped: the signal
+        })
+    }
+
+    /// Whether the daemon is a zombie child of this process (a subreaper).
+    fn zombie_child(&self) -> bool {
+        self.wait_child(false).is_some()
+    }
+
+    /// The dead daemon's wait status: from `waitid()` when this process is
+    /// its parent (a subreaper: reaped here), else from its zombie's
+    /// `/proc/<pid>/stat` when that is permitted.
+    fn exit_status(&self, pid: libc::pid_t, start: u64) -> Option<i32> {
+        self.wait_child(true).or_else(|| {
+            proc_stat(pid)
+                .filter(|st| st.starttime == start && st.exit_code != 0)
+                .map(|st| st.exit_code)
+        })
     }
 
     /// Reaps the middle process, giving it up to `patience_ms` to exit on its

@@ -33,6 +33,11 @@
  *                             PID\n" is written first.
  *   D3143_SHIM_FD=FD          where the lines go (the test's pipe; the
  *                             launcher keeps it open in the daemon).
+ *   D3143_KILL_AT_EXEC=SIG    a process that calls execv/execve/execvp (from
+ *                             anywhere, e.g. daemon3143's daemon about to
+ *                             exec PROGRAM) writes "exec-kill SIG PID\n" to
+ *                             D3143_SHIM_FD and kills itself with signal SIG
+ *                             instead: a daemon killed at its execve.
  *
  * NAMEs: fork setsid setgroups setresgid setresuid setgid setuid chdir chroot
  * open (open, open64) openat (openat, openat64) dup2 close_range write send
@@ -98,6 +103,7 @@ static int pause_gen = -1;
 static int generation;
 static int out_fd = -1;
 static long calls[F_COUNT];
+static int kill_at_exec;
 static uintptr_t lib_lo, lib_hi;
 static int lib_found;
 
@@ -222,6 +228,9 @@ __attribute__((constructor)) static void shim_init(void) {
         pause_nth = hash ? atol(hash + 1) : 1;
         pause_gen = at ? atoi(at + 1) : -1;
     }
+    const char *k = getenv("D3143_KILL_AT_EXEC");
+    if (k && *k)
+        kill_at_exec = atoi(k);
     parse_specs(getenv("D3143_FAULT"), faults, &nfaults);
     parse_specs(getenv("D3143_DELAY"), delays, &ndelays);
 }
@@ -507,4 +516,43 @@ ssize_t read(int fd, void *b, size_t n) {
     if (from_library(__builtin_return_address(0)) && is_socket(fd))
         CHECK(F_SOCKREAD, -1);
     return r_read(fd, b, n);
+}
+
+/* D3143_KILL_AT_EXEC: die of the signal instead of exec'ing. */
+static void exec_kill(void) {
+    if (kill_at_exec <= 0)
+        return;
+    char buf[64];
+    size_t k = 0;
+    memcpy(buf, "exec-kill ", 10);
+    k = 10;
+    k += fmt_long(buf + k, kill_at_exec);
+    buf[k++] = ' ';
+    k += fmt_long(buf + k, (long)syscall(SYS_getpid));
+    buf[k++] = '\n';
+    put(buf, k);
+    syscall(SYS_kill, (long)syscall(SYS_getpid), (long)kill_at_exec);
+}
+
+static int (*r_execve)(const char *, char *const[], char *const[]);
+static int (*r_execv)(const char *, char *const[]);
+static int (*r_execvp)(const char *, char *const[]);
+
+__attribute__((constructor)) static void shim_resolve_exec(void) {
+    RESOLVE(execve);
+    RESOLVE(execv);
+    RESOLVE(execvp);
+}
+
+int execve(const char *p, char *const argv[], char *const envp[]) {
+    exec_kill();
+    return r_execve(p, argv, envp);
+}
+int execv(const char *p, char *const argv[]) {
+    exec_kill();
+    return r_execv(p, argv);
+}
+int execvp(const char *p, char *const argv[]) {
+    exec_kill();
+    return r_execvp(p, argv);
 }

@@ -31,7 +31,9 @@ failure it exits non-zero with the reason on stderr (127/126: exec failed).
   --initgroups      supplementary groups from the user's group list
   --umask OCTAL     umask (default: the one daemon3143 was started with)
   --stdout FILE     PROGRAM's stdout (default /dev/null); opened before
-                    daemonizing, truncated only once the start succeeded
+                    daemonizing, truncated only once the start succeeded; a
+                    regular file of root, the invoking or the --user user,
+                    one link, no symlink followed (else refused)
   --stderr FILE     PROGRAM's stderr (default /dev/null); same rules
   --append          append to the --stdout/--stderr files instead
   --no-detach       stay in the foreground (stdout/stderr kept unless given)

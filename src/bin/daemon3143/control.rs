@@ -65,11 +65,11 @@ pub fn status(pidfile: &OsStr) -> i32 {
     let name = show(pidfile);
     match d3143::inspect(pidfile.as_bytes()) {
         Ok(Holder::Pid(pid)) => {
-            println!("{pid}");
+            outln!("{pid}");
             RUNNING
         }
         Ok(Holder::Other { named, holders }) => {
-            println!(
+            outln!(
                 "not running as recorded: pidfile {name} is locked, {}; the lock is held by {}",
                 named_text(named),
                 holders_text(&holders)
@@ -77,7 +77,7 @@ pub fn status(pidfile: &OsStr) -> i32 {
             LOCKED_BY_OTHER
         }
         Ok(Holder::Unverified { named, errno }) => {
-            eprintln!(
+            errln!(
                 "daemon3143: status: pidfile {name} is locked and names pid {named}, but /proc \
                  cannot show whether pid {named} holds the lock: {}",
                 strerror(errno)
@@ -86,20 +86,20 @@ pub fn status(pidfile: &OsStr) -> i32 {
         }
         Ok(Holder::None) => match exists(pidfile) {
             Ok(true) => {
-                println!("not running: pidfile {name} is stale (its lock is not held)");
+                outln!("not running: pidfile {name} is stale (its lock is not held)");
                 DEAD_PIDFILE_EXISTS
             }
             Ok(false) => {
-                println!("not running: no pidfile {name}");
+                outln!("not running: no pidfile {name}");
                 NOT_RUNNING
             }
             Err(m) => {
-                eprintln!("daemon3143: status: {m}");
+                errln!("daemon3143: status: {m}");
                 UNKNOWN
             }
         },
         Err(e) => {
-            eprintln!("daemon3143: status: {}", e.message());
+            errln!("daemon3143: status: {}", e.message());
             UNKNOWN
         }
     }
@@ -151,7 +151,7 @@ pub fn stop(s: &Stop) -> Result<i32, Fail> {
             Ok(false) => "does not exist",
             Err(m) => return Err(Fail::new(1, format!("stop: {m}"))),
         };
-        eprintln!("daemon3143: stop: not running: pidfile {name} {why}");
+        errln!("daemon3143: stop: not running: pidfile {name} {why}");
         return Ok(0);
     };
     if pid <= 1 {
@@ -228,14 +228,14 @@ fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result
     remove_stale(&s.pidfile, pid);
     match d3143::inspect(s.pidfile.as_bytes()) {
         Ok(Holder::None) | Err(_) => {}
-        Ok(Holder::Pid(p)) => eprintln!(
+        Ok(Holder::Pid(p)) => errln!(
             "daemon3143: stop: pid {pid} exited, but pidfile {name} is held again (by pid {p})"
         ),
-        Ok(Holder::Other { holders, .. }) => eprintln!(
+        Ok(Holder::Other { holders, .. }) => errln!(
             "daemon3143: stop: pid {pid} exited, but pidfile {name} is still locked by {}",
             holders_text(&holders)
         ),
-        Ok(Holder::Unverified { named, .. }) => eprintln!(
+        Ok(Holder::Unverified { named, .. }) => errln!(
             "daemon3143: stop: pid {pid} exited, but pidfile {name} is locked again (it names pid {named})"
         ),
     }
@@ -247,7 +247,7 @@ fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result
 /// fd) leaves it in place; a failure is reported as a warning.
 fn remove_stale(pidfile: &OsStr, pid: libc::pid_t) {
     if let Err(e) = d3143::remove_stale(pidfile.as_bytes()) {
-        eprintln!(
+        errln!(
             "daemon3143: stop: pid {pid} exited, but the stale pidfile stays: {}",
             e.message()
         );

@@ -41,6 +41,9 @@ struct Exec {
     /// SIGTERM was ignored when daemon3143 started: PROGRAM gets it ignored
     /// too (the library's TERMINATE handles it until the exec).
     term_ignored: bool,
+    /// SIGCHLD was ignored when daemon3143 started: the launcher takes the
+    /// default (see `watch_the_exec`), PROGRAM gets it ignored again.
+    chld_ignored: bool,
 }
 
 /// Whether `sig`'s disposition is SIG_IGN now.
@@ -86,11 +89,56 @@ fn resolve_id(
     }
 }
 
+/// Why a --stdout/--stderr file that is not a regular file is refused.
+fn not_regular(mode: libc::mode_t) -> String {
+    let kind = match mode & libc::S_IFMT {
+        libc::S_IFLNK => return "is a symbolic link (never followed)".into(),
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFDIR => "a directory",
+        _ => "of an unknown type",
+    };
+    format!("is {kind}, not a regular file")
+}
+
+/// /dev/null itself (the character device 1:3, under any name): the one
+/// non-regular file accepted, since it is the default anyway.
+fn is_dev_null(st: &libc::stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+}
+
 /// Opens a --stdout/--stderr file for writing, creating it (mode 0666 less
-/// PROGRAM's umask) but never truncating it here.
-fn open_output(opt: &str, path: &OsStr, append: bool, umask: libc::mode_t) -> Result<RawFd, Fail> {
+/// PROGRAM's umask, owned by whoever runs daemon3143) but never truncating
+/// it here.
+///
+/// The file is opened as the invoking user (often root) and handed to
+/// PROGRAM (often another user), so whoever can write its directory must not
+/// be able to choose what it is: a symbolic link in the last component is
+/// never followed (`O_NOFOLLOW`: a link swapped in at any moment is refused,
+/// not followed), a FIFO or device is never waited on (`O_NONBLOCK`, then
+/// refused: only regular files), and a file owned by another user than root
+/// or `owners` (the invoking user, PROGRAM's user), or with several hard links (a link to a file
+/// elsewhere), is refused. A refused file is left exactly as it was.
+/// Ancestor directories are resolved normally (trusted, as for the
+/// pidfile's).
+fn open_output(
+    opt: &str,
+    path: &OsStr,
+    append: bool,
+    umask: libc::mode_t,
+    owners: [libc::uid_t; 2],
+) -> Result<(RawFd, libc::stat), Fail> {
     let c = os::cstring(path);
-    let mut flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let name = show(path);
+    let refuse = |why: String| fail1(format!("{opt} {name}: {why}: refused"));
+    let mut flags = libc::O_WRONLY
+        | libc::O_CREAT
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY
+        | libc::O_CLOEXEC;
     if append {
         flags |= libc::O_APPEND;
     }
@@ -99,7 +147,63 @@ fn open_output(opt: &str, path: &OsStr, append: bool, umask: libc::mode_t) -> Re
     let fd = sys::open(&c, flags, 0o666).and_then(sys::above_stdio);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
-    fd.map_err(|e| fail1(format!("{opt} {}: {}", show(path), strerror(e))))
+    let fd = match fd {
+        Ok(fd) => fd,
+        // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a FIFO with no reader, or a
+        // device that is not there (O_NONBLOCK). Say what is in the way.
+        Err(e @ (libc::ELOOP | libc::ENXIO | libc::EWOULDBLOCK)) => {
+            return Err(match sys::lstat(&c) {
+                Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+                    refuse(not_regular(st.st_mode))
+                }
+                _ => fail1(format!("{opt} {name}: {}", strerror(e))),
+            })
+        }
+        Err(e) => return Err(fail1(format!("{opt} {name}: {}", strerror(e)))),
+    };
+    let checked = (|| {
+        let st =
+            sys::fstat(fd).map_err(|e| fail1(format!("{opt} {name}: fstat: {}", strerror(e))))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG && !is_dev_null(&st) {
+            return Err(refuse(not_regular(st.st_mode)));
+        }
+        if st.st_uid != 0 && !owners.contains(&st.st_uid) {
+            let mut allowed = String::from("root");
+            for (i, &u) in owners.iter().enumerate() {
+                if u != 0 && !owners[..i].contains(&u) {
+                    allowed.push_str(&format!(" or uid {u}"));
+                }
+            }
+            return Err(refuse(format!(
+                "owned by uid {}, not by {allowed}",
+                st.st_uid
+            )));
+        }
+        if st.st_nlink > 1 {
+            return Err(refuse(format!(
+                "has {} hard links (a link to a file elsewhere?)",
+                st.st_nlink
+            )));
+        }
+        // PROGRAM gets an ordinary blocking fd.
+        // SAFETY: F_GETFL/F_SETFL take an int argument only.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        // SAFETY: as above.
+        if fl < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) } < 0 {
+            return Err(fail1(format!(
+                "{opt} {name}: clearing O_NONBLOCK on fd {fd}: {}",
+                strerror(errno())
+            )));
+        }
+        Ok(st)
+    })();
+    match checked {
+        Ok(st) => Ok((fd, st)),
+        Err(f) => {
+            sys::close(fd);
+            Err(f)
+        }
+    }
 }
 
 pub fn run(o: &Start) -> Fail {
@@ -189,12 +293,15 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         }
     }
     let mut truncate = Vec::new();
+    // The owners a log file may have besides root: PROGRAM's uid and the
+    // invoking (effective) uid, whose rights open it.
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let owners = [me, uid.unwrap_or(me)];
     let mut stdout_file: Option<(RawFd, libc::stat)> = None;
     for (which, opt, path) in [(1, "--stdout", &o.stdout), (2, "--stderr", &o.stderr)] {
         let Some(path) = path else { continue };
-        let mut fd = open_output(opt, path, o.append, umask)?;
-        let st = sys::fstat(fd)
-            .map_err(|e| fail1(format!("{opt} {}: fstat: {}", show(path), strerror(e))))?;
+        let (mut fd, st) = open_output(opt, path, o.append, umask, owners)?;
         // The same file twice: one open file description, so the two streams
         // share one offset instead of overwriting each other.
         if let Some((fd1, st1)) = stdout_file {
@@ -204,6 +311,8 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
             }
         }
         ctx.set_stream(which, Some(fd)).map_err(lib)?;
+        // Only regular files (and /dev/null) get here: truncated in the
+        // daemon, once the start succeeded.
         let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
         if !o.append && regular && !truncate.iter().any(|&(f, _)| f == fd) {
             truncate.push((fd, format!("{opt} {}", show(path))));
@@ -230,12 +339,17 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         ready_w: ready.map(|(_, w)| w),
         report,
         term_ignored: ignored(libc::SIGTERM),
+        chld_ignored: ignored(libc::SIGCHLD),
     };
 
     // 6. Daemonize. With --wait-ready this process forks first and waits;
     // the child is the library's launcher.
     if let Some((r, w)) = ready {
         wait_ready_fork(r, w, o)?;
+    }
+    if detach {
+        ctx.set_exec_name(o.command[0].as_bytes());
+        watch_the_exec(exec.chld_ignored);
     }
     if let Err(e) = d3143::open(&mut ctx) {
         let f = fail1(e.message().to_string());
@@ -249,6 +363,25 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
 
 fn pipe() -> Result<(RawFd, RawFd), i32> {
     sys::pipe(libc::O_CLOEXEC)
+}
+
+/// Makes the launcher (this process, which `open()` turns into the one that
+/// waits and exits) the daemon's parent once the middle process has exited:
+/// a child subreaper. A daemon that dies at its exec then stays a zombie
+/// until the launcher has seen it (the library tells such a death from a
+/// PROGRAM that exec'd and exited at once by /proc/<pid>/stat's "forked but
+/// did not exec" flag, and reads its wait status), instead of being reaped
+/// by init first, which would leave it looking started. When the launcher
+/// exits the daemon goes on to init (or the nearest subreaper) as before.
+/// Best effort: without it the library still checks, racing init.
+fn watch_the_exec(chld_ignored: bool) {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if chld_ignored {
+        // SIGCHLD ignored reaps children at once: their zombie is needed.
+        // SAFETY: setting a default disposition; PROGRAM gets SIG_IGN back.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    }
 }
 
 /// Writes `daemon3143: <message>` to `fd` and exits with the failure's code
@@ -326,6 +459,10 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     if x.term_ignored {
         // SAFETY: setting SIG_IGN, as daemon3143 was started with it.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
+    if x.chld_ignored && detached {
+        // SAFETY: as above (the launcher had set SIGCHLD to the default).
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
     let _ = ctx.notify_exec();
     let mut ptrs: Vec<*const libc::c_char> = x.argv.iter().map(|a| a.as_ptr()).collect();
@@ -440,12 +577,12 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
     // SAFETY: `status` is writable.
     while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
         if errno() != libc::EINTR {
-            eprintln!("daemon3143: --wait-ready: waitpid: {}", strerror(errno()));
+            errln!("daemon3143: --wait-ready: waitpid: {}", strerror(errno()));
             std::process::exit(1);
         }
     }
     if libc::WIFSIGNALED(status) {
-        eprintln!(
+        errln!(
             "daemon3143: the launching process was killed by {}",
             crate::cli::signal_name(libc::WTERMSIG(status))
         );
@@ -472,7 +609,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
         }
     };
     let Some(i) = pid_line else {
-        eprintln!("daemon3143: the daemon exited before it was ready");
+        errln!("daemon3143: the daemon exited before it was ready");
         return 1;
     };
     let pid: libc::pid_t = std::str::from_utf8(&buf[..i])
@@ -492,16 +629,16 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     }
     let prog = show(&o.command[0]);
     if pid <= 1 {
-        eprintln!("daemon3143: {prog} exited before it was ready");
+        errln!("daemon3143: {prog} exited before it was ready");
         return 1;
     }
     if os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
             let _ = crate::d3143::remove_stale(p.as_bytes());
         }
-        eprintln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
+        errln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
     } else {
-        eprintln!(
+        errln!(
             "daemon3143: {prog} (pid {pid}) closed ${NOTIFY_FD} without writing a newline \
              (not ready); it is still running"
         );
