@@ -23,12 +23,6 @@
 
 
 /**
- * Consecutive failures of `poll` or `read` on the channel before the
- * launcher gives up (with a back-off of 2, 4 ... 100 ms: about 1.5 s).
- */
-#define RETRIES 20
-
-/**
  * Never detach: `d3143_ctx_open()` runs every step in the calling process.
  */
 #define D3143_DETACH_NEVER 0

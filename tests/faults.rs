@@ -128,3 +128,91 @@ fn a_failing_lock_probe_is_an_error_never_held() {
     kill_and_wait(bystander.id() as i32);
     let _ = bystander.wait();
 }
+
+// ---------------------------------------------------------------------------
+// daemon3143 status and stop (issue 15 H, I): the shim counts the tool's own
+// calls (D3143_SHIM_EXE=1), the tool compiling the core into itself.
+
+/// `daemon3143 ARGS` with the shim failing `fault` in the tool itself.
+fn tool_faulted(args: &[&str], fault: &str) -> std::process::Output {
+    run(Command::new(env!("CARGO_BIN_EXE_daemon3143"))
+        .args(args)
+        .stdin(Stdio::null())
+        .env("LD_PRELOAD", shim())
+        .env("D3143_SHIM_EXE", "1")
+        .env("D3143_FAULT", fault))
+}
+
+/// `sleep 1000` under daemon3143 with pidfile `p`; its pid.
+fn start_sleep(p: &Path) -> i32 {
+    let o = run(Command::new(env!("CARGO_BIN_EXE_daemon3143"))
+        .arg("--pidfile")
+        .arg(p)
+        .args(["--", "sleep", "1000"])
+        .stdin(Stdio::null()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(p).unwrap().trim().parse().unwrap()
+}
+
+struct Kill(i32);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        if self.0 > 1 && alive(self.0) {
+            kill_and_wait(self.0);
+        }
+    }
+}
+
+#[test]
+fn stop_does_not_give_up_when_poll_on_the_pidfd_fails() {
+    let d = TempDir::new("flt-stop-poll");
+    let p = d.join("app.pid");
+    let pid = start_sleep(&p);
+    let _k = Kill(pid);
+    let o = tool_faulted(
+        &["stop", "--pidfile", p.to_str().unwrap(), "--timeout", "10"],
+        "poll#*=12",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("still running"), "{err}");
+    assert!(!alive(pid), "stop returned while pid {pid} runs");
+    assert!(!p.exists(), "the stale pidfile was left: {err}");
+}
+
+#[test]
+fn stop_warns_when_the_stale_pidfile_cannot_be_checked() {
+    let d = TempDir::new("flt-stop-lstat");
+    let p = d.join("app.pid");
+    let pid = start_sleep(&p);
+    let _k = Kill(pid);
+    let o = tool_faulted(
+        &["stop", "--pidfile", p.to_str().unwrap()],
+        "fstatat#*=13,lstat#*=13",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!alive(pid));
+    assert!(p.exists(), "nothing to check it with, yet removed");
+    assert!(
+        err.contains("stale pidfile stays") && err.contains("Permission denied"),
+        "a stale pidfile left silently: {err:?}"
+    );
+}
+
+#[test]
+fn status_reports_a_failing_lstat_as_unknown_not_as_no_pidfile() {
+    let d = TempDir::new("flt-status-lstat");
+    let p = d.join("app.pid");
+    std::fs::write(&p, "4000000\n").unwrap(); // stale
+    let o = tool_faulted(&["status", "--pidfile", p.to_str().unwrap()], "lstat#*=13");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&p.display().to_string()) && err.contains("Permission denied"),
+        "{err}"
+    );
+    let o = tool_faulted(&["status", "--pidfile", p.to_str().unwrap()], "");
+    assert_eq!(o.status.code(), Some(1), "stale without the fault");
+}

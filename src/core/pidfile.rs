@@ -201,10 +201,20 @@ impl Place {
         Ok(st)
     }
 
-    /// Whether the name still refers to the inode.
+    /// Whether the name still refers to the inode (a failing `lstat`:
+    /// no, which leaves the file alone).
     fn names(&self, name: &CStr, st: &libc::stat) -> bool {
-        matches!(sys::lstatat(self.dir.raw(), name),
-                 Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+        self.still_names(name, st).unwrap_or(false)
+    }
+
+    /// Whether the name still refers to the inode: `ENOENT` is no, another
+    /// failure is the errno.
+    fn still_names(&self, name: &CStr, st: &libc::stat) -> sys::SysResult<bool> {
+        match sys::lstatat(self.dir.raw(), name) {
+            Ok(now) => Ok(now.st_dev == st.st_dev && now.st_ino == st.st_ino),
+            Err(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -861,8 +871,10 @@ pub fn remove_stale(path: &[u8]) -> Result<bool> {
         Err(Busy::Exclusive) | Err(Busy::Shared) => return Ok(false),
         Err(Busy::Failed(e)) => return Err(place.err(e, "flock")),
     }
-    if !place.names(&place.base, &st) {
-        return Ok(false);
+    match place.still_names(&place.base, &st) {
+        Ok(true) => {}
+        Ok(false) => return Ok(false),
+        Err(e) => return Err(place.err(e, "lstat before removing it")),
     }
     sys::unlinkat(place.dir.raw(), &place.base)
         .map(|()| true)

@@ -190,7 +190,7 @@ impl PidSlot {
 
 /// Consecutive failures of `poll` or `read` on the channel before the
 /// launcher gives up (with a back-off of 2, 4 ... 100 ms: about 1.5 s).
-pub const RETRIES: u32 = 20;
+pub(crate) const RETRIES: u32 = 20;
 /// Without a pidfd for the middle process, how often it is checked (ms).
 const TICK_MS: i32 = 10;
 

@@ -42,8 +42,13 @@
  * NAMEs: fork setsid setgroups setresgid setresuid setgid setuid chdir chroot
  * open (open, open64) openat (openat, openat64) dup2 close_range write send
  * pwrite (pwrite, pwrite64) flock socketpair unshare ftruncate fchmod
- * setrlimit prctl sigaction poll, and sockread: read(2) on a socket (the
- * readiness channel; reads of other files are not counted).
+ * setrlimit prctl sigaction poll lstat (lstat, lstat64) fstatat (fstatat,
+ * fstatat64), and sockread: read(2) on a socket (the readiness channel;
+ * reads of other files are not counted).
+ *
+ *   D3143_SHIM_EXE=1          count the calls the main program makes instead
+ *                             of libdaemon3143.so's: for daemon3143, which
+ *                             compiles the library's core into itself.
  *
  * Everything here is async-signal-safe after the constructor: raw syscalls,
  * no allocation, no stdio.
@@ -73,7 +78,7 @@ enum {
     F_SETUID, F_CHDIR, F_CHROOT, F_OPEN, F_OPENAT, F_DUP2, F_CLOSE_RANGE,
     F_WRITE, F_SEND, F_PWRITE, F_FLOCK, F_SOCKETPAIR, F_UNSHARE,
     F_FTRUNCATE, F_FCHMOD, F_SETRLIMIT, F_PRCTL, F_SIGACTION, F_POLL,
-    F_SOCKREAD, F_COUNT
+    F_SOCKREAD, F_LSTAT, F_FSTATAT, F_COUNT
 };
 
 static const char *const NAMES[F_COUNT] = {
@@ -81,7 +86,7 @@ static const char *const NAMES[F_COUNT] = {
     "setuid", "chdir", "chroot", "open", "openat", "dup2", "close_range",
     "write", "send", "pwrite", "flock", "socketpair", "unshare",
     "ftruncate", "fchmod", "setrlimit", "prctl", "sigaction", "poll",
-    "sockread",
+    "sockread", "lstat", "fstatat",
 };
 
 #define MAX_FAULTS 8
@@ -124,8 +129,10 @@ static int name_index(const char *s, size_t n) {
 
 static int find_cb(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
-    (void)data;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "libdaemon3143"))
+    /* The main program is the first object, with an empty name. */
+    int want_exe = data != NULL;
+    if (!info->dlpi_name || (want_exe ? info->dlpi_name[0] != '\0'
+                                      : !strstr(info->dlpi_name, "libdaemon3143")))
         return 0;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -211,7 +218,8 @@ static void parse_specs(const char *f, struct fault *out, int *count) {
 }
 
 __attribute__((constructor)) static void shim_init(void) {
-    dl_iterate_phdr(find_cb, NULL);
+    const char *exe = getenv("D3143_SHIM_EXE");
+    dl_iterate_phdr(find_cb, exe && *exe == '1' ? (void *)1 : NULL);
     const char *fd = getenv("D3143_SHIM_FD");
     if (fd)
         out_fd = atoi(fd);
@@ -327,6 +335,10 @@ static int (*r_prctl)(int, ...);
 static int (*r_sigaction)(int, const struct sigaction *, struct sigaction *);
 static int (*r_poll)(struct pollfd *, nfds_t, int);
 static ssize_t (*r_read)(int, void *, size_t);
+static int (*r_lstat)(const char *, struct stat *);
+static int (*r_lstat64)(const char *, struct stat64 *);
+static int (*r_fstatat)(int, const char *, struct stat *, int);
+static int (*r_fstatat64)(int, const char *, struct stat64 *, int);
 
 #define RESOLVE(n) r_##n = (__typeof__(r_##n))dlsym(RTLD_NEXT, #n)
 
@@ -360,6 +372,10 @@ __attribute__((constructor)) static void shim_resolve(void) {
     RESOLVE(sigaction);
     RESOLVE(poll);
     RESOLVE(read);
+    RESOLVE(lstat);
+    RESOLVE(lstat64);
+    RESOLVE(fstatat);
+    RESOLVE(fstatat64);
 }
 
 pid_t fork(void) {
@@ -555,4 +571,20 @@ int execv(const char *p, char *const argv[]) {
 int execvp(const char *p, char *const argv[]) {
     exec_kill();
     return r_execvp(p, argv);
+}
+int lstat(const char *p, struct stat *st) {
+    CHECK(F_LSTAT, -1);
+    return r_lstat(p, st);
+}
+int lstat64(const char *p, struct stat64 *st) {
+    CHECK(F_LSTAT, -1);
+    return r_lstat64(p, st);
+}
+int fstatat(int dir, const char *p, struct stat *st, int flags) {
+    CHECK(F_FSTATAT, -1);
+    return r_fstatat(dir, p, st, flags);
+}
+int fstatat64(int dir, const char *p, struct stat64 *st, int flags) {
+    CHECK(F_FSTATAT, -1);
+    return r_fstatat64(dir, p, st, flags);
 }

@@ -115,7 +115,7 @@ pub fn pidfd_wait(fd: RawFd, timeout: Option<Duration>) -> bool {
         if r < 0 && errno() != libc::EINTR {
             // poll failed (ENOMEM, say): ask the pidfd directly, and try
             // again a little later until the deadline.
-            if pidfd_send_signal(fd, 0) == Err(libc::ESRCH) {
+            if pidfd_exited(fd) {
                 return true;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -131,6 +131,34 @@ pub fn pidfd_wait(fd: RawFd, timeout: Option<Duration>) -> bool {
             return false;
         }
     }
+}
+
+/// Whether the process behind a pidfd has exited, asked without `poll`:
+/// `pidfd_send_signal(fd, 0)` fails with `ESRCH` once it is reaped; a zombie
+/// (its parent has not reaped it yet) is found by its pid in the pidfd's
+/// fdinfo and its state in `/proc/<pid>/stat` (the pid cannot be reused
+/// while the zombie exists).
+fn pidfd_exited(fd: RawFd) -> bool {
+    if pidfd_send_signal(fd, 0) == Err(libc::ESRCH) {
+        return true;
+    }
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+    let Some(pid) = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    if pid <= 0 {
+        return true; // the kernel shows -1 once the process is gone
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    matches!(
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next()),
+        Some('Z') | Some('X')
+    )
 }
 
 /// Whether a process exited within `within` (pidfd poll; a pid that is
