@@ -520,11 +520,24 @@ impl PidFile {
         let base = place.base.to_bytes();
         let mut tmp = b".".to_vec();
         tmp.extend_from_slice(&base[..base.len().min(200)]);
+        // Unpredictable, so that nobody who can write a sticky directory
+        // can plant the name first and make the replacement fail.
+        let mut random = [0u8; 8];
+        // SAFETY: `random` is writable for its length; a failure leaves it
+        // zero (the pid and counter still make the name unique here).
+        unsafe {
+            libc::getrandom(
+                random.as_mut_ptr().cast(),
+                random.len(),
+                libc::GRND_NONBLOCK,
+            )
+        };
         tmp.extend_from_slice(
             format!(
-                ".{}.{}",
+                ".{}.{}.{:016x}",
                 sys::getpid(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                u64::from_ne_bytes(random)
             )
             .as_bytes(),
         );
