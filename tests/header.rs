@@ -45,3 +45,35 @@ fn header_macros_are_prefixed() {
         }
     }
 }
+
+/// Every function the header declares is the library's own (`d3143_`): a C
+/// function the library merely calls must never be declared to its users
+/// (a second declaration of a libc function clashes with libc's own, in C++).
+#[test]
+fn header_declares_only_d3143_functions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/daemon3143.h")).unwrap();
+    let mut in_comment = false;
+    for line in header.lines() {
+        let t = line.trim_start();
+        if t.starts_with("/*") {
+            in_comment = true;
+        }
+        if in_comment {
+            in_comment = !t.contains("*/");
+            continue;
+        }
+        if t.starts_with('#') || t.starts_with("typedef") || !t.contains('(') {
+            continue;
+        }
+        let before = &t[..t.find('(').unwrap()];
+        let name = before
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        assert!(
+            name.starts_with("d3143_") || name.is_empty(),
+            "the header declares a function that is not the library's: {line}"
+        );
+    }
+}
