@@ -466,7 +466,12 @@ const char *d3143_pidfile_path(const d3143_pidfile *pf);
  * `/proc` proves it: the file names it (`^[1-9][0-9]*\n?$`, up to pid_max)
  * and one of that process's fds refers to the file and holds its `flock`;
  * anyone who could write the file, a program that forked away or a reused
- * pid cannot make it name an unrelated process.
+ * pid cannot make it name an unrelated process. A caller that is not root
+ * cannot look into a non-dumpable process (this library's daemons are not
+ * dumpable), even its own: there the named pid is taken when that process
+ * runs as the caller and was already running when the file was last
+ * written (a later process given the same pid is told apart by its start
+ * time).
  *
  * -1 with errno: `EAGAIN` when the lock is held but not by the pid the file
  * names, or the file names none (after ~100 ms; the message names the

@@ -431,3 +431,73 @@ fn an_existing_world_writable_pidfile_becomes_0644() {
     let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o644);
 }
+
+// ---------------------------------------------------------------------------
+// Callers that are not root: /proc hides a non-dumpable daemon's fds even
+// from its own user.
+
+/// `daemon3143 ARGS` as uid 65534.
+fn d3143_as_nobody(args: &[&str]) -> Output {
+    run(Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .uid(NOBODY)
+        .gid(NOBODY))
+}
+
+#[test]
+fn a_user_can_check_and_stop_its_own_non_dumpable_daemon() {
+    if skip_unless_root("a_user_can_check_and_stop_its_own_non_dumpable_daemon") {
+        return;
+    }
+    let r = Reaper::default();
+    let d = TempDir::new("sec-own");
+    chown(d.path(), NOBODY);
+    let p = d.join("app.pid");
+    // A library daemon (not dumpable: prevent_core) started by uid 65534.
+    let o = run(Command::new(c_program("cli_daemon"))
+        .arg(&p)
+        .stdin(Stdio::null())
+        .uid(NOBODY)
+        .gid(NOBODY));
+    assert!(o.status.success(), "{}", describe(&o));
+    let pid: i32 = std::fs::read_to_string(&p).unwrap().trim().parse().unwrap();
+    r.add(pid);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok(),
+        "root sees it"
+    );
+    assert!(status.contains("Uid:\t65534"), "{status}");
+    let o = d3143_as_nobody(&["status", "--pidfile", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", describe(&o));
+    assert_eq!(text(&o.stdout).trim(), pid.to_string());
+    let o = d3143_as_nobody(&["stop", "--pidfile", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", describe(&o));
+    assert!(!alive(pid), "stopped");
+    assert!(!p.exists());
+}
+
+#[test]
+fn a_user_is_not_told_that_another_users_process_holds_its_pidfile() {
+    if skip_unless_root("a_user_is_not_told_that_another_users_process_holds_its_pidfile") {
+        return;
+    }
+    let r = Reaper::default();
+    let d = TempDir::new("sec-other-user");
+    chown(d.path(), NOBODY);
+    let p = d.join("app.pid");
+    std::fs::write(&p, "").unwrap();
+    chown(&p, NOBODY);
+    // Root locks uid 65534's file and the file names root's process: uid
+    // 65534 cannot look into it, and is not told it is the holder.
+    let mut pin = flock_as(&r, 0, false, &p);
+    std::fs::write(&p, format!("{}\n", pin.id())).unwrap();
+    let o = d3143_as_nobody(&["status", "--pidfile", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 4, "{}", describe(&o));
+    let o = d3143_as_nobody(&["stop", "--pidfile", p.to_str().unwrap()]);
+    assert_ne!(code(&o), 0, "{}", describe(&o));
+    assert!(pin.try_wait().unwrap().is_none(), "signalled");
+    kill_and_wait(pin.id() as i32);
+    let _ = pin.wait();
+}

@@ -138,6 +138,63 @@ pub fn inherited_pidfile_fd() -> Option<libc::c_int> {
         .then_some(fd)
 }
 
+/// For a caller that is not root, when `/proc` hides a process's fds (the
+/// daemons of this library are not dumpable, which hides them even from
+/// their own user): whether `pid` runs as the caller (real and effective
+/// uid) and was already running when the pidfile last changed (`mtime`,
+/// seconds since the epoch, with a second of slack for the clocks'
+/// granularity). Such a process could be signalled by the caller anyway, and
+/// a later process given the same pid is told apart by its start time.
+pub fn own_process_since(pid: libc::pid_t, mtime: i64) -> bool {
+    let euid = sys::geteuid();
+    if euid == 0 || pid <= 0 {
+        return false;
+    }
+    let Some(uids) = status_uids(pid) else {
+        return false;
+    };
+    if uids.0 != euid || uids.1 != euid {
+        return false;
+    }
+    match start_time(pid) {
+        Some(start) => start <= mtime + 1,
+        None => false,
+    }
+}
+
+/// The real and effective uids in `/proc/<pid>/status`.
+fn status_uids(pid: libc::pid_t) -> Option<(libc::uid_t, libc::uid_t)> {
+    let status = sys::read_file(&proc_path(pid, "status"), 1 << 16).ok()?;
+    let text = core::str::from_utf8(&status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+    let mut f = line.split_whitespace().skip(1);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+/// When a process started, in seconds since the epoch (floored): boot time
+/// (`btime` of `/proc/stat`) plus its start time in clock ticks (field 22 of
+/// `/proc/<pid>/stat`).
+fn start_time(pid: libc::pid_t) -> Option<i64> {
+    let stat = sys::read_file(&proc_path(pid, "stat"), 4096).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let ticks = stat[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(22 - 3)
+        .and_then(sys::parse_decimal)?;
+    let boot = sys::read_file(c"/proc/stat", 1 << 20).ok()?;
+    let boot = core::str::from_utf8(&boot).ok()?;
+    let btime: i64 = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no memory-safety requirements.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| btime + ticks / hz as i64)
+}
+
 /// At most this many holders are listed.
 const MAX_LISTED: usize = 8;
 
@@ -158,10 +215,7 @@ pub fn scan(dev: u64, ino: u64, kind: Lock) -> Vec<libc::pid_t> {
 
 /// A process's effective uid, from `/proc/<pid>/status`.
 pub fn euid_of(pid: libc::pid_t) -> Option<libc::uid_t> {
-    let status = sys::read_file(&proc_path(pid, "status"), 1 << 16).ok()?;
-    let text = core::str::from_utf8(&status).ok()?;
-    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
+    status_uids(pid).map(|(_, euid)| euid)
 }
 
 /// A process's command name (`/proc/<pid>/comm`), for messages.

@@ -252,8 +252,16 @@ fn identify(fd: &Fd, st: &libc::stat) -> sys::SysResult<Holder> {
             Some(pid) => holders::holds(pid, st.st_dev, st.st_ino, Lock::Exclusive),
             None => Proof::DoesNot,
         };
-        if let (Some(pid), Proof::Holds) = (named, proof) {
-            return Ok(Holder::Pid(pid));
+        match (named, proof) {
+            (Some(pid), Proof::Holds) => return Ok(Holder::Pid(pid)),
+            // Hidden from a caller that is not root: its own process, as
+            // old as the pid written, is taken (see own_process_since).
+            (Some(pid), Proof::Unknown(_))
+                if holders::own_process_since(pid, modified(fd).unwrap_or(st.st_mtime)) =>
+            {
+                return Ok(Holder::Pid(pid))
+            }
+            _ => {}
         }
         if !exclusively_locked(fd)? {
             return Ok(Holder::None);
@@ -269,6 +277,11 @@ fn identify(fd: &Fd, st: &libc::stat) -> sys::SysResult<Holder> {
         }
         sys::sleep_ms(2);
     }
+}
+
+/// When the file was last written (seconds since the epoch).
+fn modified(fd: &Fd) -> Option<i64> {
+    sys::fstat(fd.raw()).ok().map(|st| st.st_mtime)
 }
 
 /// "pid 12 (sleep)" or "pid unknown".
