@@ -837,10 +837,18 @@ fn kill_case(point: &str, gen: u8, mode: Kill) {
     if daemon_lives {
         // A launcher killed while waiting does not kill the daemon: continued,
         // it becomes ready, runs, and the pidfile names it.
-        let ready = s
-            .events
-            .next_with("ready ", Duration::from_secs(20), &mut other)
-            .unwrap_or_else(|| panic!("{what}: the continued daemon never got ready: {other:?}"));
+        // (The daemon runs on while the middle process is paused: its ready
+        // line may have come before the "paused" one.)
+        let seen = other.iter().position(|l| l.starts_with("ready "));
+        let ready = match seen {
+            Some(i) => other.remove(i),
+            None => s
+                .events
+                .next_with("ready ", Duration::from_secs(20), &mut other)
+                .unwrap_or_else(|| {
+                    panic!("{what}: the continued daemon never got ready: {other:?}")
+                }),
+        };
         let m = fields(&ready);
         let daemon = field_i32(&m, "pid");
         assert!(alive(daemon), "{what}");
