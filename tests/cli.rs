@@ -51,27 +51,6 @@ fn ok(o: &Output) {
     );
 }
 
-/// Kills the pids it was given when dropped (by pid, never by name).
-#[derive(Default)]
-struct Reaper(std::cell::RefCell<Vec<i32>>);
-
-impl Reaper {
-    fn add(&self, pid: i32) -> i32 {
-        self.0.borrow_mut().push(pid);
-        pid
-    }
-}
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for &pid in self.0.borrow().iter() {
-            if pid > 1 && alive(pid) {
-                kill_and_wait(pid);
-            }
-        }
-    }
-}
-
 fn read_pid(p: &Path) -> i32 {
     let s = std::fs::read_to_string(p).unwrap_or_default();
     s.trim()
@@ -1436,26 +1415,6 @@ fn output_onto_a_full_device_is_reported() {
 }
 
 // ---- issue 15 item G: a daemon killed at its execve ----
-
-/// The LD_PRELOAD shim (tests/shim/shim.c), built once per test process.
-fn shim() -> PathBuf {
-    static SHIM: OnceLock<PathBuf> = OnceLock::new();
-    SHIM.get_or_init(|| {
-        let out = lib_dir().parent().unwrap().join("bin/libd3143shim-cli.so");
-        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let o = run(
-            Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
-                .arg("-o")
-                .arg(&out)
-                .arg(root().join("tests/shim/shim.c"))
-                .arg("-ldl"),
-        );
-        assert!(o.status.success(), "compiling the shim:\n{}", stderr(&o));
-        out
-    })
-    .clone()
-}
 
 /// Runs daemon3143 under the shim with `D3143_KILL_AT_EXEC=9`: the daemon
 /// kills itself with SIGKILL where it would call execve. Returns the output

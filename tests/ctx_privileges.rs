@@ -66,14 +66,8 @@ fn pidfile_fds_read_only(pid: i32, pidfile: &Path) {
             continue;
         }
         n += 1;
-        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
-        let flags = info
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
-            .unwrap();
         assert_eq!(
-            flags & libc::O_ACCMODE,
+            fd_access_mode(pid, fd),
             libc::O_RDONLY,
             "daemon {pid} can write its pidfile through fd {fd}"
         );

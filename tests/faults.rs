@@ -7,37 +7,8 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-/// The shim, compiled once for this test binary.
-fn shim() -> PathBuf {
-    static SHIM: OnceLock<PathBuf> = OnceLock::new();
-    SHIM.get_or_init(|| {
-        let out = lib_dir()
-            .parent()
-            .unwrap()
-            .join("bin/libd3143shim-faults.so");
-        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let o = run(
-            Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-                .args([
-                    "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-o",
-                ])
-                .arg(&out)
-                .arg(root().join("tests/shim/shim.c"))
-                .arg("-ldl"),
-        );
-        assert!(
-            o.status.success(),
-            "compiling the shim:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
-    .clone()
-}
 
 /// `pidfile_tool CMD PATH` with `D3143_FAULT=fault` (none when empty): its
 /// first line of output.

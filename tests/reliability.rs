@@ -20,7 +20,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -40,33 +39,6 @@ fn stress() -> bool {
     std::env::var_os("D3143_STRESS").is_some_and(|v| v != "0")
 }
 
-/// The LD_PRELOAD shim (tests/shim/shim.c), built once per test process.
-fn shim() -> PathBuf {
-    static SHIM: OnceLock<PathBuf> = OnceLock::new();
-    SHIM.get_or_init(|| {
-        let out = lib_dir().parent().unwrap().join("bin/libd3143shim.so");
-        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let src = root().join("tests/shim/shim.c");
-        let o = run(
-            Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-                .args([
-                    "-shared", "-fPIC", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
-                ])
-                .arg("-o")
-                .arg(&out)
-                .arg(&src)
-                .arg("-ldl"),
-        );
-        assert!(
-            o.status.success(),
-            "compiling the shim:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
-    .clone()
-}
-
 /// The launcher, from the environment inside a subreaper, else built.
 fn launcher() -> PathBuf {
     match std::env::var_os("D3143_REL_LAUNCHER") {
@@ -75,6 +47,7 @@ fn launcher() -> PathBuf {
     }
 }
 
+/// The shim (built once per test binary), or the one the outer test built.
 fn shim_path() -> PathBuf {
     match std::env::var_os("D3143_REL_SHIM") {
         Some(p) => PathBuf::from(p),

@@ -97,27 +97,6 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Processes killed by pid (never by name) when the test ends, however it ends.
-#[derive(Default)]
-struct Reaper(std::cell::RefCell<Vec<i32>>);
-
-impl Reaper {
-    fn add(&self, pid: i32) -> i32 {
-        self.0.borrow_mut().push(pid);
-        pid
-    }
-}
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for &pid in self.0.borrow().iter() {
-            if pid > 1 && alive(pid) {
-                kill_and_wait(pid);
-            }
-        }
-    }
-}
-
 /// A child holding an `flock` on `path` (shared with `-s`) through
 /// flock(1), as `uid`; returned once flock(1) says it holds the lock.
 fn flock_as(r: &Reaper, uid: u32, shared: bool, path: &Path) -> Child {

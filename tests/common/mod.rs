@@ -405,3 +405,63 @@ impl Lines {
         }
     }
 }
+
+/// Kills the pids it was given when dropped (by pid, never by name), so that
+/// a failing test leaves nothing running.
+#[derive(Default)]
+pub struct Reaper(std::cell::RefCell<Vec<i32>>);
+
+impl Reaper {
+    pub fn add(&self, pid: i32) -> i32 {
+        self.0.borrow_mut().push(pid);
+        pid
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &pid in self.0.borrow().iter() {
+            if pid > 1 && alive(pid) {
+                kill_and_wait(pid);
+            }
+        }
+    }
+}
+
+/// The LD_PRELOAD fault-injection shim (`tests/shim/shim.c`), compiled once
+/// per test binary (into its own staging directory).
+pub fn shim() -> PathBuf {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let out = lib_dir().parent().unwrap().join("bin/libd3143shim.so");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let o = run(
+            Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+                .args([
+                    "-shared", "-fPIC", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-o",
+                ])
+                .arg(&out)
+                .arg(root().join("tests/shim/shim.c"))
+                .arg("-ldl"),
+        );
+        assert!(
+            o.status.success(),
+            "compiling the shim:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    })
+    .clone()
+}
+
+/// The access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) of fd `fd` of `pid`,
+/// from the `flags:` line of `/proc/<pid>/fdinfo/<fd>`.
+pub fn fd_access_mode(pid: i32, fd: i32) -> i32 {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+        .unwrap_or_else(|| panic!("no flags for fd {fd} of {pid}: {info}"));
+    flags & libc::O_ACCMODE
+}
