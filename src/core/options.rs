@@ -495,9 +495,22 @@ impl DaemonContext {
     }
 
     /// MANUAL mode: reports a failure: the launcher prints `message` and exits
-    /// with `status` (1..=255); systemd gets `STATUS=<message>`. The daemon
-    /// should exit then. Same rules as [`DaemonContext::notify_ready`].
+    /// with `status` (1..=255); systemd gets `STATUS=<message>` and
+    /// `ERRNO=<ECANCELED>` (the failure has no errno of its own; see
+    /// [`DaemonContext::notify_failure_errno`]). The daemon should exit then.
+    /// Same rules as [`DaemonContext::notify_ready`].
     pub fn notify_failure(&mut self, status: c_int, message: &[u8]) -> Result<()> {
+        self.notify_failure_errno(status, libc::ECANCELED, message)
+    }
+
+    /// [`DaemonContext::notify_failure`] naming the errno sent as `ERRNO=`
+    /// (a start-stop-daemon --notify-await prints it; 0: `ECANCELED`).
+    pub fn notify_failure_errno(
+        &mut self,
+        status: c_int,
+        errno: c_int,
+        message: &[u8],
+    ) -> Result<()> {
         if !(1..=255).contains(&status) {
             return Err(Error::new(
                 libc::EINVAL,
@@ -513,9 +526,8 @@ impl DaemonContext {
         }
         sys::close(ready_fd.unwrap_or(-1));
         if let Some(n) = notifier {
-            let mut m = b"STATUS=".to_vec();
-            m.extend_from_slice(message);
-            n.send(&m).map_err(|e| n.error(e, "STATUS="))?;
+            n.send_failure(errno, message)
+                .map_err(|e| n.error(e, "STATUS= and ERRNO="))?;
         }
         Ok(())
     }
