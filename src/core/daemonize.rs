@@ -179,7 +179,15 @@ fn resolve_before_chroot(ctx: &mut DaemonContext, notify_fd: Option<RawFd>) -> R
     )
     .and_then(sys::above_stdio)
     .map_err(|e| Error::sys(e, "resolving names: opening /dev/null"))?;
-    let streams = [0, 1, 2].map(|i| ctx.streams[i].dup.unwrap_or(devnull));
+    // AUTO under a supervisor: stdout and stderr nobody set stay as they
+    // are (the supervisor's log pipe); stdin goes to /dev/null as always.
+    let inherit =
+        |i: usize| i > 0 && ctx.supervised && !ctx.streams[i].set && sys::fd_is_open(i as RawFd);
+    let streams = [0, 1, 2].map(|i| match ctx.streams[i].dup {
+        Some(fd) => fd,
+        None if inherit(i) => i as RawFd,
+        None => devnull,
+    });
     let mut keep: Vec<RawFd> = ctx.files_preserve.clone();
     keep.push(devnull);
     for s in &ctx.streams {

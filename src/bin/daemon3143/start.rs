@@ -238,7 +238,13 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
     let lib = |e: d3143::Error| fail1(e.message().to_string()).with_errno(e.errno());
     let mut ctx = DaemonContext::new();
     ctx.set_ready_mode(ReadyMode::Manual).map_err(lib)?;
-    let detach = !o.no_detach;
+    // As the library's AUTO: under a supervisor that expects its child in
+    // the foreground (runsv, s6-supervise, supervise, supervisord,
+    // systemd --user; see `supervised`) daemon3143 does not detach, as with
+    // --no-detach (stdout/stderr kept unless given), except with
+    // --wait-ready, which needs the detach. Elsewhere it always detaches
+    // (also under init and systemd, for Type=forking).
+    let detach = !o.no_detach && (o.wait_ready || !d3143::options::supervised());
     ctx.set_detach_process(if detach {
         Detach::Always
     } else {
