@@ -33,11 +33,23 @@
 #define D3143_DETACH_ALWAYS 1
 
 /**
- * Detach unless started by init, inetd or systemd: no detach when the
- * process is pid 1, its parent is pid 1, fd 0 is a socket, `NOTIFY_SOCKET`
- * is set, or `LISTEN_PID` is its pid. Decided when set (and at `d3143_ctx_new()`).
- * In a setuid or setgid program (secure execution, `AT_SECURE`) the library
- * reads no environment variable (`secure_getenv()`): the invoker could set them.
+ * Detach unless started by init, inetd, systemd or a process supervisor: no
+ * detach when the process is pid 1, its parent is pid 1, fd 0 is a socket,
+ * `NOTIFY_SOCKET` is set, or `LISTEN_PID` is its pid; nor under a supervisor
+ * that expects its child in the foreground, where that can be told:
+ * `SUPERVISOR_ENABLED` is set (supervisord), the parent's command name
+ * (`/proc/<ppid>/comm`) is `runsv`, `s6-supervise`, `supervise` or
+ * `supervisord` (a run script must `exec` the daemon), or the parent is a
+ * `systemd --user` manager (named `systemd`, not pid 1) and `INVOCATION_ID`
+ * is set. Under such a supervisor stdout and stderr stay connected (the
+ * supervisor's log) unless set with `d3143_ctx_set_stdout()` /
+ * `d3143_ctx_set_stderr()` (-1: `/dev/null`); stdin is `/dev/null`; in every
+ * other case the streams default to `/dev/null`. Where nothing tells a
+ * supervisor (a supervisor not listed, a run script that does not `exec`),
+ * PEP 3143's rules apply: use `D3143_DETACH_NEVER` there. Decided when set
+ * (and at `d3143_ctx_new()`). In a setuid or setgid program (secure
+ * execution, `AT_SECURE`) the library reads no environment variable
+ * (`secure_getenv()`): the invoker could set them.
  */
 #define D3143_DETACH_AUTO 2
 
@@ -275,7 +287,12 @@ const char *d3143_ctx_working_directory(const d3143_ctx *ctx);
  * Readiness (ON_OPEN mode) is also sent to systemd (`READY=1` and
  * `MAINPID=<pid>`, when `NOTIFY_SOCKET` is set) and to the s6 readiness fd.
  * A systemd socket that refuses does not fail open(): it returns 0 and
- * `d3143_ctx_notify_error()` says what went wrong. With `LISTEN_PID` naming the
+ * `d3143_ctx_notify_error()` says what went wrong. Every failure of open()
+ * (in the caller, or after the fork in the daemon or the middle process,
+ * told by the launcher) is sent to `NOTIFY_SOCKET`, when it is set, as
+ * `STATUS=<message>` and `ERRNO=<errno>` in one datagram: systemd and
+ * `start-stop-daemon --notify-await` hear of it at once (not after their
+ * timeout). With `LISTEN_PID` naming the
  * caller, the `LISTEN_FDS` fds from 3 on are kept and `LISTEN_PID` is set to
  * the daemon's pid. In a setuid or setgid program (secure execution,
  * `AT_SECURE`), `NOTIFY_SOCKET`, `LISTEN_PID` and `LISTEN_FDS` are read with
@@ -342,7 +359,9 @@ int d3143_ctx_notify_exec(d3143_ctx *ctx);
 /**
  * MANUAL mode: reports a failure. The launcher prints
  * `<program>: <message>` and exits with `status` (1..255, else `EINVAL`);
- * systemd gets `STATUS=<message>`; the s6 fd is closed unwritten. The
+ * systemd gets `STATUS=<message>` and `ERRNO=125` (`ECANCELED`: the failure
+ * has no errno of its own), so that `start-stop-daemon --notify-await` fails
+ * at once; the s6 fd is closed unwritten. The
  * daemon should exit then. `message` may be NULL. Same rules as
  * `d3143_ctx_notify_ready()`.
  */

@@ -34,6 +34,11 @@ mod start;
 pub struct Fail {
     pub code: i32,
     pub message: String,
+    /// The errno sent to `NOTIFY_SOCKET` as `ERRNO=` (0: none known, sent as
+    /// `ECANCELED`).
+    pub errno: i32,
+    /// `NOTIFY_SOCKET` was told already (by the library's `open()`).
+    pub told: bool,
 }
 
 impl Fail {
@@ -41,7 +46,15 @@ impl Fail {
         Fail {
             code,
             message: message.into(),
+            errno: 0,
+            told: false,
         }
+    }
+
+    /// The same failure, naming its errno.
+    pub fn with_errno(mut self, errno: i32) -> Fail {
+        self.errno = errno;
+        self
     }
 }
 

@@ -27,8 +27,6 @@ struct Plan {
     streams: [RawFd; 3],
     fds: FdPlan,
     signals: Vec<Prepared>,
-    /// systemd's socket, when `NOTIFY_SOCKET` is set and usable.
-    notifier: Option<Notifier>,
     /// Whether `LISTEN_PID` named this process (socket activation).
     activated: bool,
     /// Whether the daemon runs in a chroot (no fd of a directory outside
@@ -61,21 +59,43 @@ pub fn open(ctx: &mut DaemonContext) -> Result<()> {
             "open: this process was already daemonized by another context",
         ));
     }
-    // In the caller, before any fork.
+    // systemd's socket (`NOTIFY_SOCKET`, when set and usable), read once,
+    // before any chroot: told of readiness, and of every failure from here
+    // on (`STATUS=` and `ERRNO=`, so that a start-stop-daemon --notify-await
+    // or systemd waiting for READY=1 hears of it at once). Failures after
+    // the fork are told by the launcher (detached), or by
+    // `notify_failure()` in the daemon.
+    let mut notifier = match Notifier::from_env() {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.warning = Some(e);
+            None
+        }
+    };
+    let r = open_steps(ctx, &mut notifier);
+    if let (Err(e), Some(n)) = (&r, &notifier) {
+        let _ = n.send_failure(e.errno(), e.message().as_bytes());
+    }
+    r
+}
+
+/// `open()` once the context may open: in the caller, before any fork.
+fn open_steps(ctx: &mut DaemonContext, notifier: &mut Option<Notifier>) -> Result<()> {
     refuse_other_threads()?;
     check_preserved_fds(ctx)?;
     acquire_pidfile(ctx)?;
-    let prepared = prepare_in_caller(ctx).inspect_err(|_| release_pidfile(ctx))?;
+    let notify_fd = notifier.as_ref().map(Notifier::fd);
+    let prepared = prepare_in_caller(ctx, notify_fd).inspect_err(|_| release_pidfile(ctx))?;
     if ctx.detach {
-        detach(ctx, prepared)
+        detach(ctx, prepared, notifier)
     } else {
-        become_daemon_in_process(ctx, prepared)
+        become_daemon_in_process(ctx, prepared, notifier)
     }
 }
 
 /// Steps 3-7, after the pidfile: on failure the caller releases the pidfile.
-fn prepare_in_caller(ctx: &mut DaemonContext) -> Result<Plan> {
-    let plan = resolve_before_chroot(ctx)?;
+fn prepare_in_caller(ctx: &mut DaemonContext, notify_fd: Option<RawFd>) -> Result<Plan> {
+    let plan = resolve_before_chroot(ctx, notify_fd)?;
     enter_root_and_working_directory(ctx)?;
     limit_core(ctx)?;
     // SAFETY: umask cannot fail.
@@ -144,7 +164,7 @@ fn release_pidfile(ctx: &mut DaemonContext) {
 /// Step 3: names, the fd list and /dev/null, all before the chroot (so a jail
 /// needs no /etc and no /dev). The pidfile's directory fd (opened when it
 /// was acquired) lets a failing step remove it even from inside the jail.
-fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
+fn resolve_before_chroot(ctx: &mut DaemonContext, notify_fd: Option<RawFd>) -> Result<Plan> {
     let target = privileges::resolve(
         ctx.uid,
         ctx.gid,
@@ -159,7 +179,15 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
     )
     .and_then(sys::above_stdio)
     .map_err(|e| Error::sys(e, "resolving names: opening /dev/null"))?;
-    let streams = [0, 1, 2].map(|i| ctx.streams[i].dup.unwrap_or(devnull));
+    // AUTO under a supervisor: stdout and stderr nobody set stay as they
+    // are (the supervisor's log pipe); stdin goes to /dev/null as always.
+    let inherit =
+        |i: usize| i > 0 && ctx.supervised && !ctx.streams[i].set && sys::fd_is_open(i as RawFd);
+    let streams = [0, 1, 2].map(|i| match ctx.streams[i].dup {
+        Some(fd) => fd,
+        None if inherit(i) => i as RawFd,
+        None => devnull,
+    });
     let mut keep: Vec<RawFd> = ctx.files_preserve.clone();
     keep.push(devnull);
     for s in &ctx.streams {
@@ -178,14 +206,7 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
     }
     keep.extend(ctx.ready_fd);
     let activated = socket_activation_fds(&mut keep);
-    let notifier = match Notifier::from_env() {
-        Ok(n) => n,
-        Err(e) => {
-            ctx.warning = Some(e);
-            None
-        }
-    };
-    keep.extend(notifier.as_ref().map(Notifier::fd));
+    keep.extend(notify_fd);
     let fds = FdPlan::new(keep, fds::fallback_list());
     let signals = signals::prepare(&ctx.signal_map);
     Ok(Plan {
@@ -194,7 +215,6 @@ fn resolve_before_chroot(ctx: &mut DaemonContext) -> Result<Plan> {
         streams,
         fds,
         signals,
-        notifier,
         activated,
         jailed: ctx.chroot_directory.is_some(),
     })
@@ -312,18 +332,18 @@ fn daemon_steps(
 /// pidfile): the daemon then exits at once rather than run unseen.
 fn ready_or_keep(
     ctx: &mut DaemonContext,
-    plan: &mut Plan,
+    notifier: &mut Option<Notifier>,
     channel: Option<RawFd>,
 ) -> core::result::Result<(), i32> {
     if ctx.ready_mode == ReadyMode::OnOpen {
-        return match report_ready(channel, plan.notifier.as_ref(), ctx.ready_fd) {
+        return match report_ready(channel, notifier.as_ref(), ctx.ready_fd) {
             Ok(()) => Ok(()),
             Err((Channel::Systemd, e)) => Err(e),
             Err((Channel::Launcher, _)) => sys::exit_now(1),
         };
     }
     ctx.pending.channel = channel;
-    ctx.pending.notifier = plan.notifier.take();
+    ctx.pending.notifier = notifier.take();
     ctx.pending.ready_fd = ctx.ready_fd;
     ctx.pending.daemon = sys::getpid();
     Ok(())
@@ -331,13 +351,18 @@ fn ready_or_keep(
 
 /// After the daemon steps and readiness: the library's temporary fds go, the
 /// context is open, socket activation follows the daemon's pid.
-fn finish(ctx: &mut DaemonContext, plan: Plan, systemd: core::result::Result<(), i32>) {
+fn finish(
+    ctx: &mut DaemonContext,
+    plan: Plan,
+    notifier: &Option<Notifier>,
+    systemd: core::result::Result<(), i32>,
+) {
     for s in &mut ctx.streams {
         if let Some(fd) = s.dup.take() {
             sys::close(fd);
         }
     }
-    if let (Err(e), Some(n)) = (systemd, &plan.notifier) {
+    if let (Err(e), Some(n)) = (systemd, notifier) {
         ctx.warning = Some(n.error(e, "READY=1"));
     }
     if plan.activated {
@@ -358,7 +383,11 @@ fn flush_stdio() {
 }
 
 /// Not detaching: the daemon steps in this process; errors are returned.
-fn become_daemon_in_process(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
+fn become_daemon_in_process(
+    ctx: &mut DaemonContext,
+    plan: Plan,
+    notifier: &mut Option<Notifier>,
+) -> Result<()> {
     flush_stdio();
     let queue = ctx.queue.map(|(_, w)| w);
     if let Err(f) = daemon_steps(&plan, sys::getpid(), queue) {
@@ -366,14 +395,14 @@ fn become_daemon_in_process(ctx: &mut DaemonContext, mut plan: Plan) -> Result<(
         release_pidfile(ctx);
         return Err(e);
     }
-    let systemd = ready_or_keep(ctx, &mut plan, None);
-    finish(ctx, plan, systemd);
+    let systemd = ready_or_keep(ctx, notifier, None);
+    finish(ctx, plan, notifier, systemd);
     Ok(())
 }
 
 /// Detaching: fork, setsid, fork; the original process waits for readiness
 /// and exits; only the daemon returns.
-fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
+fn detach(ctx: &mut DaemonContext, mut plan: Plan, notifier: &mut Option<Notifier>) -> Result<()> {
     let old_mask = signals::set_mask(libc::SIG_SETMASK, &signals::full_set());
     flush_stdio();
     let (launcher_end, daemon_end) = match readiness::channel() {
@@ -406,7 +435,7 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
         registry::hand_over();
         signals::set_mask(libc::SIG_SETMASK, &old_mask);
         let launch = Launch::new(launcher_end, middle, slot, deadline);
-        wait_for_daemon(ctx, launch, launcher_end);
+        wait_for_daemon(ctx, launch, launcher_end, notifier.as_ref());
     }
     // The middle process: a new session, then the daemon, which is no
     // session leader and so can never acquire a controlling terminal.
@@ -442,8 +471,8 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
         readiness::send_failure(daemon_end, f);
         sys::exit_now(1);
     }
-    let systemd = ready_or_keep(ctx, &mut plan, Some(daemon_end));
-    finish(ctx, plan, systemd);
+    let systemd = ready_or_keep(ctx, notifier, Some(daemon_end));
+    finish(ctx, plan, notifier, systemd);
     Ok(())
 }
 
@@ -452,8 +481,14 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan) -> Result<()> {
 /// else prints `<program>: <message>`, removes the pidfile the daemon could
 /// not, and exits 1. Whenever it gives up it first makes sure that no process
 /// it started is left running, and keeps the pidfile if it cannot tell.
-/// Never returns.
-fn wait_for_daemon(ctx: &DaemonContext, mut launch: Launch, fd: RawFd) -> ! {
+/// systemd's socket, when set, is told of the failure (`STATUS=`, `ERRNO=`)
+/// unless the daemon told it itself (`notify_failure()`). Never returns.
+fn wait_for_daemon(
+    ctx: &DaemonContext,
+    mut launch: Launch,
+    fd: RawFd,
+    notifier: Option<&Notifier>,
+) -> ! {
     let outcome = launch.wait();
     let give_up = matches!(
         outcome,
@@ -463,15 +498,25 @@ fn wait_for_daemon(ctx: &DaemonContext, mut launch: Launch, fd: RawFd) -> ! {
         // The daemon answered: the middle process has (almost surely) exited.
         launch.reap_middle(1000);
     }
-    let (status, message) = match outcome {
-        Outcome::Ready => sys::exit_now(0),
-        Outcome::Failed(f) => (1, failure_error(f).message().to_string()),
-        Outcome::FailedUnknown(e) => (1, format!("the daemon failed: {}", strerror(e))),
-        Outcome::Reported(status, msg) if msg.is_empty() => {
-            (status, "the daemon reported a failure".to_string())
+    let tell = |errno: i32, message: &str| {
+        if let Some(n) = notifier {
+            let _ = n.send_failure(errno, message.as_bytes());
         }
-        Outcome::Reported(status, msg) => (status, show(&msg)),
-        Outcome::Died => (1, "daemon exited before it was ready".to_string()),
+    };
+    let (status, message, errno) = match outcome {
+        Outcome::Ready => sys::exit_now(0),
+        Outcome::Failed(f) => (1, failure_error(f).message().to_string(), f.errno),
+        Outcome::FailedUnknown(e) => (1, format!("the daemon failed: {}", strerror(e)), e),
+        // The daemon told systemd's socket itself.
+        Outcome::Reported(status, msg) if msg.is_empty() => {
+            (status, "the daemon reported a failure".to_string(), 0)
+        }
+        Outcome::Reported(status, msg) => (status, show(&msg), 0),
+        Outcome::Died => (
+            1,
+            "daemon exited before it was ready".to_string(),
+            libc::ESRCH,
+        ),
         Outcome::DiedAtExec(status) => {
             let what = match &ctx.exec_name {
                 Some(name) => format!("exec {}: ", show(name)),
@@ -490,23 +535,33 @@ fn wait_for_daemon(ctx: &DaemonContext, mut launch: Launch, fd: RawFd) -> ! {
             (
                 1,
                 format!("{what}the daemon (pid {pid}) {how} during its exec; nothing runs"),
+                libc::ESRCH,
             )
         }
         Outcome::Silent | Outcome::TimedOut | Outcome::Unreadable(_) | Outcome::PollFailed(_) => {
             let stopped = launch.stop();
             let message = give_up_message(ctx, &outcome, &stopped, fd, launch.poll_error);
+            let errno = match outcome {
+                Outcome::TimedOut => libc::ETIMEDOUT,
+                Outcome::Unreadable(e) | Outcome::PollFailed(e) => e,
+                _ => libc::EPIPE,
+            };
             if stopped.unknown {
                 // A daemon may run whose pid is unknown: its pidfile stays.
+                tell(errno, &message);
                 let line = format!("{}: {message}\n", program_name());
                 let _ = sys::write_all_nosigpipe(2, line.as_bytes());
                 sys::exit_now(1)
             }
-            (1, message)
+            (1, message, errno)
         }
     };
     // The pidfile first: a stderr nobody reads must not leave it behind.
     registry::reclaim();
     registry::release_all_owned();
+    if errno != 0 {
+        tell(errno, &message);
+    }
     let line = format!("{}: {message}\n", program_name());
     let _ = sys::write_all_nosigpipe(2, line.as_bytes());
     sys::exit_now(status)

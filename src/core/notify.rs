@@ -113,12 +113,40 @@ impl Notifier {
         self.send(m.as_bytes())
     }
 
+    /// A failure, as systemd and `start-stop-daemon --notify-await` read
+    /// one: `STATUS=<message>` and `ERRNO=<errno>` in one datagram
+    /// (start-stop-daemon then fails at once, naming the errno). A zero or
+    /// negative errno is sent as `ECANCELED`. Not async-signal-safe (it
+    /// allocates): for the caller of `open()`, the launcher, the daemon.
+    pub fn send_failure(&self, errno: i32, message: &[u8]) -> sys::SysResult<()> {
+        self.send(&failure_datagram(errno, message))
+    }
+
     /// The error for a failed send.
     pub fn error(&self, errno: i32, what: &str) -> Error {
         Error::sys(
             errno,
             format!("NOTIFY_SOCKET {}: sending {what}", self.name),
         )
+    }
+}
+
+/// `STATUS=<message>\nERRNO=<errno>` (newlines in the message become
+/// spaces: each line of a datagram is one assignment).
+pub fn failure_datagram(errno: i32, message: &[u8]) -> Vec<u8> {
+    let errno = if errno > 0 { errno } else { libc::ECANCELED };
+    let mut m = b"STATUS=".to_vec();
+    m.extend(message.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+    m.extend_from_slice(format!("\nERRNO={errno}").as_bytes());
+    m
+}
+
+/// Tells `$NOTIFY_SOCKET` (when set) of a failure: see
+/// [`Notifier::send_failure`]. Best effort: the caller reports the failure
+/// elsewhere anyway.
+pub fn notify_failure(errno: i32, message: &[u8]) {
+    if let Ok(Some(n)) = Notifier::from_env() {
+        let _ = n.send_failure(errno, message);
     }
 }
 
@@ -150,5 +178,17 @@ mod tests {
         assert_eq!(p.len as usize, 2 + 6 + 1);
         assert!(Notifier::new(b"relative").is_err());
         assert!(Notifier::new(&[b'/'; 200]).is_err());
+    }
+
+    #[test]
+    fn failure_datagrams() {
+        assert_eq!(
+            failure_datagram(libc::ENOENT, b"chdir /x\nfailed"),
+            format!("STATUS=chdir /x failed\nERRNO={}", libc::ENOENT).into_bytes()
+        );
+        assert_eq!(
+            failure_datagram(0, b""),
+            format!("STATUS=\nERRNO={}", libc::ECANCELED).into_bytes()
+        );
     }
 }

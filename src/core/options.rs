@@ -18,7 +18,8 @@ pub enum Detach {
     Never,
     /// Always.
     Always,
-    /// Decided when set: not under init, inetd or systemd, see [`auto_detach`].
+    /// Decided when set: not under init, inetd, systemd or a known
+    /// supervisor, see [`auto_detach`].
     Auto,
 }
 
@@ -73,6 +74,9 @@ pub enum State {
 pub struct Stream {
     pub(crate) dup: Option<RawFd>,
     pub(crate) given: Option<RawFd>,
+    /// The setter was called (with `None`: `/dev/null` asked for): AUTO
+    /// under a supervisor leaves only the streams nobody set as they are.
+    pub(crate) set: bool,
 }
 
 impl Stream {
@@ -98,6 +102,9 @@ pub struct DaemonContext {
     pub(crate) prevent_core: bool,
     pub(crate) detach_mode: Detach,
     pub(crate) detach: bool,
+    /// AUTO stays in the foreground because a supervisor started the
+    /// process ([`supervised`]): stdout and stderr stay as they are unless set.
+    pub(crate) supervised: bool,
     pub(crate) files_preserve: Vec<RawFd>,
     pub(crate) streams: [Stream; 3],
     pub(crate) pidfile: Option<PidFile>,
@@ -116,9 +123,50 @@ pub struct DaemonContext {
     pub(crate) exec_name: Option<Vec<u8>>,
 }
 
-/// Whether AUTO detaches: not when the process is pid 1, its parent is pid 1,
-/// fd 0 is a socket, `NOTIFY_SOCKET` is set or `LISTEN_PID` is its pid.
+/// The supervisors whose children AUTO keeps in the foreground: the parent's
+/// `/proc/<ppid>/comm` (runit's, s6's, daemontools' per-service supervisor
+/// and supervisord). A run script must `exec` the daemon for it to be seen.
+pub const SUPERVISORS: [&[u8]; 4] = [b"runsv", b"s6-supervise", b"supervise", b"supervisord"];
+
+/// The parent's command name (`/proc/<ppid>/comm`, at most 15 bytes), if
+/// it can be read.
+fn parent_comm() -> Option<Vec<u8>> {
+    let path = CString::new(format!("/proc/{}/comm", sys::getppid())).ok()?;
+    let mut name = sys::read_file(&path, 64).ok()?;
+    while name.last() == Some(&b'\n') {
+        name.pop();
+    }
+    Some(name)
+}
+
+/// Whether a process supervisor that expects its child to stay in the
+/// foreground started this process, where that can be told: `SUPERVISOR_ENABLED`
+/// is set (supervisord sets it for its programs), the parent is one of
+/// [`SUPERVISORS`], or the parent is a systemd that is not pid 1 (a
+/// `systemd --user` manager) and `INVOCATION_ID` is set (a service's main
+/// process). Anything else (a run script that does not `exec`, a supervisor
+/// not listed) cannot be told: PEP 3143's rules apply.
+pub fn supervised() -> bool {
+    let set = |k: &CStr| sys::getenv(k).is_some_and(|v| !v.is_empty());
+    if set(c"SUPERVISOR_ENABLED") {
+        return true;
+    }
+    let Some(parent) = parent_comm() else {
+        return false;
+    };
+    if SUPERVISORS.contains(&parent.as_slice()) {
+        return true;
+    }
+    parent == b"systemd" && sys::getppid() != 1 && set(c"INVOCATION_ID")
+}
+
+/// Whether AUTO detaches: not under a supervisor ([`supervised`]), nor when
+/// the process is pid 1, its parent is pid 1, fd 0 is a socket,
+/// `NOTIFY_SOCKET` is set or `LISTEN_PID` is its pid.
 pub fn auto_detach() -> bool {
+    if supervised() {
+        return false;
+    }
     let me = sys::getpid();
     if me == 1 || sys::getppid() == 1 {
         return false;
@@ -159,6 +207,7 @@ impl DaemonContext {
             prevent_core: true,
             detach_mode: Detach::Auto,
             detach: auto_detach(),
+            supervised: supervised(),
             files_preserve: Vec::new(),
             streams: Default::default(),
             pidfile: None,
@@ -278,12 +327,19 @@ impl DaemonContext {
             Detach::Always => true,
             Detach::Auto => auto_detach(),
         };
+        self.supervised = mode == Detach::Auto && supervised();
         Ok(())
     }
 
     /// Whether `open()` will detach, as decided.
     pub fn will_detach(&self) -> bool {
         self.detach
+    }
+
+    /// Whether AUTO stays in the foreground under a supervisor, leaving
+    /// stdout and stderr connected unless set.
+    pub fn under_supervisor(&self) -> bool {
+        self.supervised
     }
 
     /// Keeps an fd (>= 3, open) open in the daemon.
@@ -320,6 +376,7 @@ impl DaemonContext {
         self.settable(name)?;
         let Some(fd) = fd else {
             self.streams[which].clear();
+            self.streams[which].set = true;
             return Ok(());
         };
         if fd < 0 {
@@ -336,6 +393,7 @@ impl DaemonContext {
         self.streams[which] = Stream {
             dup: Some(dup),
             given: Some(fd),
+            set: true,
         };
         Ok(())
     }
@@ -495,9 +553,22 @@ impl DaemonContext {
     }
 
     /// MANUAL mode: reports a failure: the launcher prints `message` and exits
-    /// with `status` (1..=255); systemd gets `STATUS=<message>`. The daemon
-    /// should exit then. Same rules as [`DaemonContext::notify_ready`].
+    /// with `status` (1..=255); systemd gets `STATUS=<message>` and
+    /// `ERRNO=<ECANCELED>` (the failure has no errno of its own; see
+    /// [`DaemonContext::notify_failure_errno`]). The daemon should exit then.
+    /// Same rules as [`DaemonContext::notify_ready`].
     pub fn notify_failure(&mut self, status: c_int, message: &[u8]) -> Result<()> {
+        self.notify_failure_errno(status, libc::ECANCELED, message)
+    }
+
+    /// [`DaemonContext::notify_failure`] naming the errno sent as `ERRNO=`
+    /// (a start-stop-daemon --notify-await prints it; 0: `ECANCELED`).
+    pub fn notify_failure_errno(
+        &mut self,
+        status: c_int,
+        errno: c_int,
+        message: &[u8],
+    ) -> Result<()> {
         if !(1..=255).contains(&status) {
             return Err(Error::new(
                 libc::EINVAL,
@@ -513,9 +584,8 @@ impl DaemonContext {
         }
         sys::close(ready_fd.unwrap_or(-1));
         if let Some(n) = notifier {
-            let mut m = b"STATUS=".to_vec();
-            m.extend_from_slice(message);
-            n.send(&m).map_err(|e| n.error(e, "STATUS="))?;
+            n.send_failure(errno, message)
+                .map_err(|e| n.error(e, "STATUS= and ERRNO="))?;
         }
         Ok(())
     }

@@ -9,7 +9,11 @@
  * With $NOTIFY_FD set (daemon3143 --wait-ready), that fd becomes the
  * library's s6-style readiness fd. With MARKER, the daemon creates that
  * file (containing its pid) before it reports ready. $CLI_DAEMON_DETACH
- * ("always" or "never") overrides the detach mode.
+ * ("always" or "never") overrides the detach mode. $CLI_DAEMON_CHDIR sets
+ * the working directory; $CLI_DAEMON_FAIL makes the daemon report a failure
+ * (d3143_ctx_notify_failure, status 3, that message) instead of readiness.
+ * Once ready it writes "cli_daemon: ready pid N" to its stdout and stderr
+ * (seen only where they stay connected, e.g. AUTO under a supervisor).
  */
 #include <daemon3143.h>
 
@@ -40,6 +44,11 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    const char *wd = getenv("CLI_DAEMON_CHDIR");
+    if (wd != NULL && d3143_ctx_set_working_directory(ctx, wd) != 0) {
+        fprintf(stderr, "cli_daemon: %s\n", d3143_last_error());
+        return 1;
+    }
     const char *nfd = getenv("NOTIFY_FD");
     if (nfd != NULL && *nfd != '\0' && d3143_ctx_set_ready_fd(ctx, atoi(nfd)) != 0) {
         fprintf(stderr, "cli_daemon: NOTIFY_FD %s: %s\n", nfd, d3143_last_error());
@@ -62,8 +71,16 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    const char *fail = getenv("CLI_DAEMON_FAIL");
+    if (fail != NULL) {
+        d3143_ctx_notify_failure(ctx, 3, fail);
+        return 3;
+    }
     if (d3143_ctx_notify_ready(ctx) != 0)
         return 1;
+    printf("cli_daemon: ready pid %ld\n", (long)getpid());
+    fflush(stdout);
+    fprintf(stderr, "cli_daemon: ready pid %ld\n", (long)getpid());
     for (;;)
         pause();
 }

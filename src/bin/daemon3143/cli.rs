@@ -36,7 +36,9 @@ failure it exits non-zero with the reason on stderr (127/126: exec failed).
                     one link, no symlink followed (else refused)
   --stderr FILE     PROGRAM's stderr (default /dev/null); same rules
   --append          append to the --stdout/--stderr files instead
-  --no-detach       stay in the foreground (stdout/stderr kept unless given)
+  --no-detach       stay in the foreground (stdout/stderr kept unless given);
+                    the default under runsv, s6-supervise, supervise,
+                    supervisord and systemd --user (unless --wait-ready)
   --keep-fd N       keep fd N (>= 3) open for PROGRAM; repeatable
   --env K=V         set K=V in PROGRAM's environment; repeatable
   --wait-ready      wait until PROGRAM writes a newline to the fd named by

@@ -206,10 +206,18 @@ fn open_output(
     }
 }
 
+/// Starts PROGRAM; returns only on failure. A failure is also told to
+/// `$NOTIFY_SOCKET` when it is set (`STATUS=<message>`, `ERRNO=<errno>`), so
+/// that `start-stop-daemon --notify-await` or systemd hears of it at once.
 pub fn run(o: &Start) -> Fail {
     match prepare_and_open(o) {
         Ok(never) => match never {},
-        Err(f) => f,
+        Err(f) => {
+            if !f.told {
+                d3143::notify::notify_failure(f.errno, f.message.as_bytes());
+            }
+            f
+        }
     }
 }
 
@@ -227,10 +235,16 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
     };
 
     // 2. The context; its setters validate at once.
-    let lib = |e: d3143::Error| fail1(e.message().to_string());
+    let lib = |e: d3143::Error| fail1(e.message().to_string()).with_errno(e.errno());
     let mut ctx = DaemonContext::new();
     ctx.set_ready_mode(ReadyMode::Manual).map_err(lib)?;
-    let detach = !o.no_detach;
+    // As the library's AUTO: under a supervisor that expects its child in
+    // the foreground (runsv, s6-supervise, supervise, supervisord,
+    // systemd --user; see `supervised`) daemon3143 does not detach, as with
+    // --no-detach (stdout/stderr kept unless given), except with
+    // --wait-ready, which needs the detach. Elsewhere it always detaches
+    // (also under init and systemd, for Type=forking).
+    let detach = !o.no_detach && (o.wait_ready || !d3143::options::supervised());
     ctx.set_detach_process(if detach {
         Detach::Always
     } else {
@@ -352,7 +366,9 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         watch_the_exec(exec.chld_ignored);
     }
     if let Err(e) = d3143::open(&mut ctx) {
-        let f = fail1(e.message().to_string());
+        // open() told NOTIFY_SOCKET itself.
+        let mut f = fail1(e.message().to_string()).with_errno(e.errno());
+        f.told = true;
         if let Some(fd) = exec.report {
             report_and_exit(fd, &f);
         }
@@ -398,11 +414,11 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     let fail = |ctx: &mut DaemonContext, f: Fail| -> ! {
         if detached {
             // The launcher prints the message, removes the pidfile and exits
-            // with this status.
-            let _ = ctx.notify_failure(f.code, f.message.as_bytes());
+            // with this status (NOTIFY_SOCKET is told here, in the daemon).
+            let _ = ctx.notify_failure_errno(f.code, f.errno, f.message.as_bytes());
             sys::exit_now(f.code)
         }
-        let _ = ctx.notify_failure(f.code, f.message.as_bytes());
+        let _ = ctx.notify_failure_errno(f.code, f.errno, f.message.as_bytes());
         report_and_exit(x.report.unwrap_or(2), &f)
     };
     for (k, v) in &x.env {
@@ -416,7 +432,10 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     };
     for (fd, what) in &x.truncate {
         if let Err(e) = sys::ftruncate(*fd, 0) {
-            fail(ctx, fail1(format!("truncating {what}: {}", strerror(e))));
+            fail(
+                ctx,
+                fail1(format!("truncating {what}: {}", strerror(e))).with_errno(e),
+            );
         }
     }
     // The lock lives as long as PROGRAM: its fd (read-only: PROGRAM cannot
@@ -439,7 +458,10 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     }
     for &fd in &x.keep_fds {
         if let Err(e) = sys::set_cloexec(fd, false) {
-            fail(ctx, fail1(format!("--keep-fd {fd}: {}", strerror(e))));
+            fail(
+                ctx,
+                fail1(format!("--keep-fd {fd}: {}", strerror(e))).with_errno(e),
+            );
         }
     }
     if let Some(w) = x.ready_w {
@@ -448,7 +470,10 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
         let line = format!("{}\n", sys::getpid());
         let r = sys::write_all(w, line.as_bytes()).and_then(|()| sys::set_cloexec(w, false));
         if let Err(e) = r {
-            fail(ctx, fail1(format!("--wait-ready: fd {w}: {}", strerror(e))));
+            fail(
+                ctx,
+                fail1(format!("--wait-ready: fd {w}: {}", strerror(e))).with_errno(e),
+            );
         }
         std::env::set_var(NOTIFY_FD, w.to_string());
     }
@@ -491,7 +516,7 @@ fn exec_failure(argv0: &CString, e: i32) -> Fail {
         126
     };
     let prog = String::from_utf8_lossy(argv0.as_bytes()).into_owned();
-    Fail::new(code, format!("exec {prog}: {}", strerror(e)))
+    Fail::new(code, format!("exec {prog}: {}", strerror(e))).with_errno(e)
 }
 
 /// Finds PROGRAM as execvp(3) does: a name with a `/` as it is, else the
@@ -608,9 +633,16 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     };
+    let failed = |errno: i32, message: String| {
+        errln!("daemon3143: {message}");
+        d3143::notify::notify_failure(errno, message.as_bytes());
+        1
+    };
     let Some(i) = pid_line else {
-        errln!("daemon3143: the daemon exited before it was ready");
-        return 1;
+        return failed(
+            libc::ESRCH,
+            "the daemon exited before it was ready".to_string(),
+        );
     };
     let pid: libc::pid_t = std::str::from_utf8(&buf[..i])
         .ok()
@@ -629,19 +661,23 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     }
     let prog = show(&o.command[0]);
     if pid <= 1 {
-        errln!("daemon3143: {prog} exited before it was ready");
-        return 1;
+        return failed(libc::ESRCH, format!("{prog} exited before it was ready"));
     }
     if os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
             let _ = crate::d3143::remove_stale(p.as_bytes());
         }
-        errln!("daemon3143: {prog} (pid {pid}) exited before it was ready");
+        failed(
+            libc::ESRCH,
+            format!("{prog} (pid {pid}) exited before it was ready"),
+        )
     } else {
-        errln!(
-            "daemon3143: {prog} (pid {pid}) closed ${NOTIFY_FD} without writing a newline \
-             (not ready); it is still running"
-        );
+        failed(
+            libc::EPIPE,
+            format!(
+                "{prog} (pid {pid}) closed ${NOTIFY_FD} without writing a newline (not ready); \
+                 it is still running"
+            ),
+        )
     }
-    1
 }
