@@ -110,8 +110,6 @@ typedef struct d3143_pidfile d3143_pidfile;
 extern "C" {
 #endif // __cplusplus
 
-extern char *secure_getenv(const char *name);
-
 /**
  * A message for the last failure in the calling thread, naming the path, fd,
  * signal, step or pid involved. Never NULL; `""` before any failure. Valid

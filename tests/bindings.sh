@@ -1,7 +1,9 @@
 #!/bin/sh
-# tests/ffi/run.sh — the library's foreign consumers, against a temp install:
+# tests/bindings.sh — the language bindings under bindings/, against a temp
+# install:
 #
-#   cpp/     header-only RAII wrapper (daemon3143.hpp) and a daemon using it,
+#   cpp/     header-only RAII wrapper (daemon3143.hpp, installed next to
+#            daemon3143.h) and a daemon using it (cpp/test/cpp_daemon.cpp),
 #            built with c++ -std=c++17 -Wall -Wextra -Werror and only
 #            `pkg-config --cflags --libs daemon3143`; run, checked from here
 #            (pidfile, session, tty), stopped by its pid with SIGTERM.
@@ -11,13 +13,15 @@
 #
 # Runs `cargo build --release` (skip with D3143_FFI_NO_BUILD=1), then
 # `make install PREFIX=<tmp>`. Needs: cargo, make, c++ (g++), pkg-config,
-# go (golang-go), python3. A missing tool is a failure, not a skip.
-# Ends with `ffi: N passed, M failed`; exits non-zero on any failure.
-# Usage: sh tests/ffi/run.sh [cpp] [go] [python]   (default: all three)
+# go (golang-go), python3. A missing make or pkg-config is a failure; a
+# missing c++, go or python3 skips that binding with a SKIP line.
+# Ends with `bindings: N passed, M failed[, K skipped]`; exits non-zero on any
+# failure.
+# Usage: sh tests/bindings.sh [cpp] [go] [python]   (default: all three)
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+here=$root/bindings
 MAKE=${MAKE:-make}
 CXX=${CXX:-c++}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
@@ -28,12 +32,19 @@ unset LD_LIBRARY_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR D3143_LIB
 # Run under systemd or with socket activation, detach AUTO would not fork.
 unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
 
-suite=ffi
+suite=bindings
 # shellcheck source=tests/lib.sh
 . "$root/tests/lib.sh"
+# need TOOL PACKAGE: a missing build tool (make, pkg-config) is a failure.
 need() {
 	command -v "$1" >/dev/null 2>&1 && return 0
 	fail "$1 is not installed (Debian package: $2)"
+	return 1
+}
+# want TOOL PACKAGE WHAT: a missing language toolchain skips WHAT.
+want() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	skip "$3: $1 is not installed (Debian package: $2)"
 	return 1
 }
 # show LOG: indents a log into the output.
@@ -121,6 +132,10 @@ cpp_daemon_run() {
 	rc=$?
 	show "$dir/launcher.out"
 	t "$name: launcher exits 0" test "$rc" -eq 0
+	if [ "$mode" = manual ]; then
+		t "$name: the daemon's ready line was written before the launcher exited" \
+			grep -q "^ready pid=" "$log"
+	fi
 	pid=$(cat "$pidfile" 2>/dev/null)
 	case $pid in
 	'' | *[!0-9]*)
@@ -147,6 +162,17 @@ cpp_daemon_run() {
 	done
 	t "$name: daemon wrote its ready line to the log (stdout)" \
 		grep -q "^ready pid=$pid sid=$sid open=1 mode=$mode\$" "$log"
+	if [ "$mode" = manual ]; then
+		# SIGHUP is queued: read from the signal fd and logged, the daemon lives on.
+		t "$name: kill -HUP $pid" kill -HUP "$pid"
+		i=0
+		while ! grep -q '^signal 1$' "$log" && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		t "$name: the daemon read SIGHUP from its signal fd" grep -q '^signal 1$' "$log"
+		t "$name: daemon still alive after SIGHUP" alive "$pid"
+	fi
 
 	# A second instance: refused in its launcher with EEXIST, naming the pid.
 	"$tmp/cpp_daemon" daemon "$pidfile" "$log" "$mode" >"$dir/second.out" 2>&1 </dev/null
@@ -164,10 +190,10 @@ cpp_daemon_run() {
 }
 
 suite_cpp() {
-	need "$CXX" g++ || return
+	want "$CXX" g++ "the C++ binding" || return
 	flags=$("$PKG_CONFIG" --cflags --libs daemon3143)
 	# shellcheck disable=SC2086 # the flags are meant to split
-	if "$CXX" -std=c++17 -Wall -Wextra -Werror -o "$tmp/cpp_daemon" "$here/cpp/cpp_daemon.cpp" \
+	if "$CXX" -std=c++17 -Wall -Wextra -Werror -o "$tmp/cpp_daemon" "$here/cpp/test/cpp_daemon.cpp" \
 		$flags >"$tmp/cxx.log" 2>&1; then
 		ok "c++ -std=c++17 -Wall -Wextra -Werror cpp_daemon.cpp $flags"
 	else
@@ -178,7 +204,7 @@ suite_cpp() {
 	# The installed header, not the source tree's, was used.
 	t "compiled against the installed header" \
 		sh -c '"$1" -std=c++17 -M "$2" $3 | grep -qF "$4/include/daemon3143.h"' \
-		sh "$CXX" "$here/cpp/cpp_daemon.cpp" "$("$PKG_CONFIG" --cflags daemon3143)" "$prefix"
+		sh "$CXX" "$here/cpp/test/cpp_daemon.cpp" "$("$PKG_CONFIG" --cflags daemon3143)" "$prefix"
 	t "cpp_daemon needs libdaemon3143.so.0" \
 		sh -c 'readelf -d "$1" | grep -q "(NEEDED).*\[libdaemon3143.so.0\]"' sh "$tmp/cpp_daemon"
 	mkdir "$tmp/cpp-self"
@@ -190,11 +216,22 @@ suite_cpp() {
 	fi
 	cpp_daemon_run ctx ctx
 	cpp_daemon_run pidfile-first pidfile-first
+	cpp_daemon_run manual manual
+	# Ready::manual, the daemon reports a failure: the launcher says so.
+	dir=$tmp/cpp-fail
+	mkdir "$dir"
+	"$tmp/cpp_daemon" daemon "$dir/cpp.pid" "$dir/cpp.log" fail >"$dir/launcher.out" 2>&1 </dev/null
+	rc=$?
+	show "$dir/launcher.out"
+	t "fail: launcher exits with the daemon's status 3" test "$rc" -eq 3
+	t "fail: launcher prints the daemon's message" \
+		grep -qx 'cpp_daemon: cannot start: config broken' "$dir/launcher.out"
+	t "fail: no pidfile left" test ! -e "$dir/cpp.pid"
 }
 
 # --- Go ------------------------------------------------------------------------
 suite_go() {
-	need "$GO" golang-go || return
+	want "$GO" golang-go "the Go binding" || return
 	gotmp=$tmp/go
 	mkdir -p "$gotmp/cache" "$gotmp/path" "$gotmp/tmp"
 	(
@@ -225,11 +262,11 @@ suite_go() {
 
 # --- Python --------------------------------------------------------------------
 suite_python() {
-	need "$PYTHON" python3 || return
+	want "$PYTHON" python3 "the Python binding" || return
 	(
 		cd "$here/python" &&
 			env D3143_FFI_LIBDIR="$prefix/lib" PYTHONDONTWRITEBYTECODE=1 \
-				timeout 300 "$PYTHON" -m unittest -v test_daemon3143
+				timeout 300 "$PYTHON" -m unittest -v tests.test_daemon3143
 	) >"$tmp/python.log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
