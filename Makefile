@@ -21,6 +21,7 @@ PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR     ?= $(LIBDIR)/cmake/daemon3143
 MANDIR       ?= $(PREFIX)/share/man
 BINDIR       ?= $(PREFIX)/bin
 DESTDIR      ?=
@@ -71,8 +72,8 @@ DEBIAN ?=
 check: build
 	@DEBIAN="$(DEBIAN)" MAKE="$(MAKE)" sh tests/check.sh
 
-install: $(SO) $(STATIC) $(TOOL) $(HEADER) $(HPP) $(PCIN)
-	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(BINDIR)'
+install: $(SO) $(STATIC) $(TOOL) $(HEADER) $(HPP) $(PCIN) cmake/gen-config.sh
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(CMAKEDIR)'
 	$(INSTALL) -m 0755 $(TOOL) '$(DESTDIR)$(BINDIR)/daemon3143'
 	$(INSTALL) -m 0755 $(SO) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(VERSION)'
 	$(LN_S) $(NAME).so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(ABI)'
@@ -85,6 +86,8 @@ install: $(SO) $(STATIC) $(TOOL) $(HEADER) $(HPP) $(PCIN)
 		$(PCIN) > '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc.tmp'
 	chmod 0644 '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc.tmp'
 	mv -f '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc.tmp' '$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc'
+	sh cmake/gen-config.sh '$(DESTDIR)$(CMAKEDIR)' '$(PREFIX)' '$(LIBDIR)' '$(INCLUDEDIR)' '$(CMAKEDIR)' '$(VERSION)' '$(ABI)'
+	chmod 0644 '$(DESTDIR)$(CMAKEDIR)/daemon3143Config.cmake' '$(DESTDIR)$(CMAKEDIR)/daemon3143ConfigVersion.cmake'
 	@for m in $(MANPAGES); do \
 		s=$${m##*.}; \
 		echo "$(INSTALL) -m 0644 $$m '$(DESTDIR)$(MANDIR)/man$$s/'"; \
@@ -100,6 +103,8 @@ uninstall:
 		'$(DESTDIR)$(INCLUDEDIR)/daemon3143.h' \
 		'$(DESTDIR)$(INCLUDEDIR)/daemon3143.hpp' \
 		'$(DESTDIR)$(PKGCONFIGDIR)/daemon3143.pc' \
+		'$(DESTDIR)$(CMAKEDIR)/daemon3143Config.cmake' \
+		'$(DESTDIR)$(CMAKEDIR)/daemon3143ConfigVersion.cmake' \
 		'$(DESTDIR)$(BINDIR)/daemon3143'
 	@for m in $(MANPAGES); do \
 		s=$${m##*.}; b=$${m##*/}; \

@@ -17,9 +17,9 @@
 //   d3143::PidFile pf("/run/tool.pid");       // d3143_pidfile_new()
 //   pf.acquire();                             // throws (EEXIST) when held
 //
-// Every failing call throws std::system_error whose code() is the errno
-// (std::generic_category(), so `e.code() == std::errc::file_exists` works)
-// and whose what() is "<function>: <d3143_last_error()>". Both classes are
+// Every failing call throws d3143::error, a std::system_error whose code()
+// is the errno (std::generic_category(), so `e.code() == std::errc::file_exists`
+// works) and whose what() is "<function>: <d3143_last_error()>". Both classes are
 // move-only; the destructor frees the handle (a held PidFile is released).
 // A moved-from object holds no handle: every call on it throws EINVAL.
 //
@@ -54,7 +54,23 @@ namespace d3143 {
 // The version of the library loaded at run time, e.g. "0.1.0".
 inline std::string version() { return d3143_version(); }
 
-// Throws the std::system_error for the failure that just happened in `func`.
+// The exception every failing call throws: a std::system_error whose code()
+// is the errno (std::generic_category()) and whose what() is exactly
+// "<function>: <d3143_last_error()>" (the library's message names the errno
+// already, so std::system_error's own ": <strerror>" suffix is not added).
+class error : public std::system_error {
+public:
+	error(int err, const std::string &what)
+		: std::system_error(err, std::generic_category(), what), what_(what)
+	{
+	}
+	const char *what() const noexcept override { return what_.c_str(); }
+
+private:
+	std::string what_;
+};
+
+// Throws the d3143::error for the failure that just happened in `func`.
 // errno is read first: building the message may allocate and clobber it.
 [[noreturn]] inline void throw_last_error(const char *func)
 {
@@ -64,8 +80,11 @@ inline std::string version() { return d3143_version(); }
 	if (msg != nullptr && *msg != '\0') {
 		what += ": ";
 		what += msg;
+	} else {
+		what += ": ";
+		what += std::generic_category().message(err);
 	}
-	throw std::system_error(err, std::generic_category(), what);
+	throw error(err, what);
 }
 
 namespace detail {

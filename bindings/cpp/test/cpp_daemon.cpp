@@ -56,7 +56,7 @@ void check(bool ok, const std::string &what)
 }
 
 // Runs f, which must throw std::system_error with errno `want` and a what()
-// naming `func` followed by a non-empty library message.
+// that is exactly `func: ` followed by the library's (non-empty) message.
 template <typename F> void expect_error(const std::string &desc, int want, const char *func, F f)
 {
 	try {
@@ -66,7 +66,8 @@ template <typename F> void expect_error(const std::string &desc, int want, const
 		const std::string what = e.what();
 		const std::string prefix = std::string(func) + ": ";
 		const bool ok = e.code().value() == want && e.code().category() == std::generic_category() &&
-				what.rfind(prefix, 0) == 0 && what.size() > prefix.size();
+				what.rfind(prefix, 0) == 0 && what.size() > prefix.size() &&
+				what == prefix + d3143_last_error(); // no strerror suffix added
 		check(ok, desc + " -> errno " + std::to_string(e.code().value()) + ", \"" + what + "\"");
 	}
 }
