@@ -261,36 +261,103 @@ suite_go() {
 }
 
 # --- Python --------------------------------------------------------------------
-suite_python() {
-	want "$PYTHON" python3 "the Python binding" || return
+# unittest_run NAME LOG DIR [ENV...]: python -m unittest in DIR, counted.
+unittest_run() {
+	name=$1 log=$2 dir=$3 py=$4
+	shift 4
 	(
-		cd "$here/python" &&
-			env D3143_FFI_LIBDIR="$prefix/lib" PYTHONDONTWRITEBYTECODE=1 \
-				timeout 300 "$PYTHON" -m unittest -v tests.test_daemon3143
-	) >"$tmp/python.log" 2>&1
+		cd "$dir" &&
+			env "$@" PYTHONDONTWRITEBYTECODE=1 \
+				timeout 300 "$py" -m unittest -v tests.test_daemon3143 tests.test_compat
+	) >"$log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
-		grep -E ' \.\.\. (ok|skipped.*)$' "$tmp/python.log" | sed 's/^/    | /'
+		grep -E ' \.\.\. (ok|skipped.*)$' "$log" | sed 's/^/    | /'
 	else
-		show "$tmp/python.log"
+		show "$log"
 	fi
-	ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in.*/\1/p' "$tmp/python.log")
+	ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in.*/\1/p' "$log")
 	nf=0
 	for kind in failures errors; do
-		n=$(sed -n "s/^FAILED (.*$kind=\([0-9]*\).*/\1/p" "$tmp/python.log")
+		n=$(sed -n "s/^FAILED (.*$kind=\([0-9]*\).*/\1/p" "$log")
 		nf=$((nf + ${n:-0}))
 	done
 	if [ -z "$ran" ]; then
-		fail "python3 -m unittest did not finish (exit $rc)"
+		fail "$name: python3 -m unittest did not finish (exit $rc)"
 		return
 	fi
 	# (subtest failures can outnumber tests)
 	[ "$nf" -le "$ran" ] && passed=$((passed + ran - nf))
 	failed=$((failed + nf))
 	if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
-		fail "python3 -m unittest exited $rc"
+		fail "$name: python3 -m unittest exited $rc"
 	fi
-	echo "python unittest: $ran tests, $nf failures/errors"
+	echo "$name: $ran tests, $nf failures/errors"
+}
+
+suite_python() {
+	want "$PYTHON" python3 "the Python binding" || return
+	# The source tree's package, the library from the temp install.
+	unittest_run "python (source tree)" "$tmp/python.log" "$here/python" "$PYTHON" \
+		D3143_FFI_LIBDIR="$prefix/lib"
+
+	# The product: `pip install ./bindings/python` in a clean venv, offline
+	# (--no-index: the in-tree build backend needs nothing from PyPI), then
+	# the same tests against the installed package, with nothing set: no
+	# D3143_LIB, no LD_LIBRARY_PATH, not run from the source tree.
+	if ! "$PYTHON" -m venv "$tmp/venv" >"$tmp/venv.log" 2>&1; then
+		show "$tmp/venv.log"
+		skip "pip install in a venv: python3 -m venv failed (Debian packages python3-venv, python3-pip)"
+		return
+	fi
+	vpy=$tmp/venv/bin/python
+	cleanenv="env -i PATH=$PATH HOME=${HOME:-/root} TMPDIR=${TMPDIR:-/tmp}"
+	[ -n "${CARGO_HOME:-}" ] && cleanenv="$cleanenv CARGO_HOME=$CARGO_HOME"
+	[ -n "${RUSTUP_HOME:-}" ] && cleanenv="$cleanenv RUSTUP_HOME=$RUSTUP_HOME"
+	if (cd "$root" && $cleanenv "$vpy" -m pip install --no-index --no-cache-dir ./bindings/python) \
+		>"$tmp/pip.log" 2>&1; then
+		ok "pip install ./bindings/python in a clean venv, offline"
+	else
+		show "$tmp/pip.log"
+		fail "pip install ./bindings/python in a clean venv, offline"
+		return
+	fi
+	site=$($cleanenv "$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+	t "the venv has daemon3143/libdaemon3143.so.0 (bundled)" test -f "$site/daemon3143/libdaemon3143.so.0"
+	t "the venv has daemon3143/py.typed" test -f "$site/daemon3143/py.typed"
+	t "the venv has the type stubs" test -f "$site/daemon3143/__init__.pyi"
+	t "import daemon3143 (outside the source tree) loads the bundled library" sh -c \
+		'cd / && $1 "$2" -c "import daemon3143, sys; sys.exit(daemon3143.library_path != sys.argv[1])" "$3"' \
+		sh "$cleanenv" "$vpy" "$site/daemon3143/libdaemon3143.so.0"
+	version=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$root/Cargo.toml" | head -n 1)
+	t "pip show: daemon3143 $version" sh -c '$1 "$2" -m pip show daemon3143 | grep -x "Version: $3" >/dev/null' \
+		sh "$cleanenv" "$vpy" "$version"
+	# The tests, from a copy outside the source tree.
+	mkdir "$tmp/pytests"
+	cp -R "$here/python/tests" "$here/python/examples" "$tmp/pytests/"
+	# shellcheck disable=SC2086 # cleanenv is a command with arguments
+	unittest_run "python (pip-installed, venv)" "$tmp/python-venv.log" "$tmp/pytests" "$vpy" \
+		-i PATH="$PATH" HOME="${HOME:-/root}" TMPDIR="${TMPDIR:-/tmp}" \
+		D3143_TEST_INSTALLED=1 D3143_FFI_LIBDIR="$site/daemon3143"
+
+	# One py3-none-<platform> wheel, with the library, py.typed and RECORD.
+	if (cd "$root" && $cleanenv "$vpy" -m pip wheel --no-index --no-deps -w "$tmp/wheels" ./bindings/python) \
+		>"$tmp/wheel.log" 2>&1; then
+		whl=$(ls "$tmp/wheels"/daemon3143-"$version"-py3-none-*.whl 2>/dev/null | head -n 1)
+		t "pip wheel: one daemon3143-$version-py3-none-<platform>.whl (${whl##*/})" test -n "$whl"
+		if [ -n "$whl" ]; then
+			t "the wheel holds the library, py.typed, RECORD" "$vpy" -c '
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+need = {"daemon3143/__init__.py", "daemon3143/pidfile.py", "daemon3143/py.typed",
+        "daemon3143/libdaemon3143.so.0", "daemon3143-%s.dist-info/RECORD" % sys.argv[2],
+        "daemon3143-%s.dist-info/WHEEL" % sys.argv[2]}
+sys.exit(0 if need <= names else "missing: %s" % sorted(need - names))' "$whl" "$version"
+		fi
+	else
+		show "$tmp/wheel.log"
+		fail "pip wheel ./bindings/python"
+	fi
 }
 
 for s in $suites; do
