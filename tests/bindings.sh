@@ -235,11 +235,12 @@ suite_go() {
 	gotmp=$tmp/go
 	mkdir -p "$gotmp/cache" "$gotmp/path" "$gotmp/tmp"
 	(
-		cd "$here/go" &&
-			env GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GOTOOLCHAIN=local GOWORK=off \
-				GOENV=off GOCACHE="$gotmp/cache" GOPATH="$gotmp/path" \
-				GOTMPDIR="$gotmp/tmp" TMPDIR="$gotmp/tmp" CGO_ENABLED=1 \
-				"$GO" test -v -count=1 -timeout 120s .
+		cd "$here/go" || exit 1
+		export GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GOTOOLCHAIN=local GOWORK=off \
+			GOENV=off GOCACHE="$gotmp/cache" GOPATH="$gotmp/path" \
+			GOTMPDIR="$gotmp/tmp" TMPDIR="$gotmp/tmp" CGO_ENABLED=1 \
+			D3143_TOOL="$prefix/bin/daemon3143"
+		"$GO" vet . && "$GO" test -v -count=1 -timeout 120s .
 	) >"$tmp/go.log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
@@ -255,6 +256,10 @@ suite_go() {
 		fail "go test exited $rc (build failure?)"
 	elif [ "$np" -eq 0 ]; then
 		fail "go test ran no tests"
+	elif grep -q -- '--- SKIP:' "$tmp/go.log"; then
+		grep -- '--- SKIP:' "$tmp/go.log" >"$tmp/go.skips"
+		while read -r line; do skip "go: $line"; done <"$tmp/go.skips"
+		echo "go test: $np passed, $nf failed"
 	else
 		echo "go test: $np passed, $nf failed"
 	fi

@@ -1,3 +1,3 @@
-module example.invalid/daemon3143
+module github.com/libdaemon3143/libdaemon3143/bindings/go
 
-go 1.18
+go 1.19
