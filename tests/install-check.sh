@@ -25,7 +25,16 @@ suite=install
 . "$root/tests/lib.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/d3143-install.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+qpid=
+cleanup() {
+	# The quick start's daemon, if a failure left it: by its pid, when its
+	# command line still names our temp dir.
+	if [ -n "$qpid" ] && tr '\000' ' ' <"/proc/$qpid/cmdline" 2>/dev/null | grep -qF "$tmp/"; then
+		kill -KILL "$qpid" 2>/dev/null || :
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 version=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$root/Cargo.toml" | head -n 1)
@@ -328,6 +337,41 @@ fi
 if [ -f "$root/examples-c/Makefile" ]; then
 	t "make -C examples-c against the installed library" \
 		mk "$tmp/examples.log" -C examples-c PKG_CONFIG_PATH="$p/lib/pkgconfig"
+	# The README's quick start program, against the installed library.
+	if [ -x "$root/examples-c/mydaemon" ]; then
+		q=$tmp/quick
+		mkdir "$q"
+		my() { env LD_LIBRARY_PATH="$p/lib" "$root/examples-c/mydaemon" "$@" </dev/null; }
+		t "quick start: ./mydaemon PIDFILE exits 0" my "$q/mydaemon.pid"
+		qpid=$(cat "$q/mydaemon.pid" 2>/dev/null)
+		case $qpid in
+		'' | *[!0-9]*) fail "quick start: the pidfile holds a pid (got '$qpid')" ;;
+		*)
+			t "quick start: daemon $qpid runs" kill -0 "$qpid"
+			my "$q/mydaemon.pid" >"$q/second.out" 2>&1
+			rc=$?
+			t "quick start: a second ./mydaemon exits 1 naming pid $qpid ($(cat "$q/second.out"))" \
+				sh -c '[ "$1" -eq 1 ] && grep -qxF "mydaemon: pidfile $2: already held by another process (pid $3)" "$4"' \
+				sh "$rc" "$q/mydaemon.pid" "$qpid" "$q/second.out"
+			# Ours: its command line names our temp dir.
+			if tr '\000' ' ' <"/proc/$qpid/cmdline" | grep -qF "$q/mydaemon.pid"; then
+				t "quick start: kill -TERM $qpid" kill -TERM "$qpid"
+			fi
+			i=0
+			while [ -e "$q/mydaemon.pid" ] && [ $i -lt 100 ]; do
+				sleep 0.1
+				i=$((i + 1))
+			done
+			t "quick start: the pidfile is removed after SIGTERM" test ! -e "$q/mydaemon.pid"
+			;;
+		esac
+		my "$q/fail.pid" /nonexistent/mydaemon.conf >"$q/fail.out" 2>&1
+		rc=$?
+		t "quick start: a failure inside the daemon is printed by the launcher, exit 1 ($(cat "$q/fail.out"))" \
+			sh -c '[ "$1" -eq 1 ] && grep -qxF "mydaemon: cannot read /nonexistent/mydaemon.conf: No such file or directory" "$2"' \
+			sh "$rc" "$q/fail.out"
+		t "quick start: no pidfile left by the failed start" test ! -e "$q/fail.pid"
+	fi
 	# They link against this temp prefix, about to go: remove them.
 	mk "$tmp/examples-clean.log" -C examples-c clean || fail "make -C examples-c clean"
 fi
