@@ -6,8 +6,12 @@
 #   2. start the daemon (pidfile and log in the temp dir), show its pidfile
 #      and `ps -o pid,ppid,sid,cmd`;
 #   3. wait for a few log lines and show the log;
-#   4. stop it with `kill -TERM <pid from the pidfile>`, wait until it is
-#      gone, and show that the pidfile is gone too.
+#   4. start it a second time: refused by the launcher, naming the pid;
+#   5. stop it with `kill -TERM <pid from the pidfile>`, wait until it is
+#      gone, and show that the pidfile is gone too;
+#   6. the quick start's examples-c/mydaemon.c, whose daemon cannot read its
+#      configuration: the failure happens inside the daemon, and the
+#      launcher prints it and exits 1.
 #
 # Needs: cargo (a Rust toolchain), a C compiler (cc, or $CC). Installs
 # nothing; everything it builds goes to target/ and a temp dir that is
@@ -128,6 +132,15 @@ done
 say "the log: $logfile (also sent to syslog)"
 cat "$logfile"
 
+say "a second start with the same pidfile: refused before forking, naming the pid"
+set +e
+./pep3143_example "$pidfile" "$logfile"
+rc=$?
+set -e
+echo "(exit status $rc)"
+[ "$rc" -eq 1 ] || fail "the second start was not refused (status $rc)"
+[ "$(cat "$pidfile")" = "$daemon_pid" ] || fail "the second start changed the pidfile"
+
 say "stopping it: kill -TERM $daemon_pid (the pid from the pidfile)"
 kill -TERM "$daemon_pid"
 i=0
@@ -146,4 +159,16 @@ if [ -e "$pidfile" ]; then
     fail "the pidfile is still there"
 fi
 echo "$pidfile: removed by the daemon's TERMINATE action"
+
+say "a failure inside the daemon: ./mydaemon $tmp/mydaemon.pid /nonexistent/mydaemon.conf"
+"$CC" -std=c11 -Wall -Wextra -Werror -O2 -I"$top/include" \
+    "$here/mydaemon.c" -o "$tmp/mydaemon" \
+    -L"$tmp/lib" -Wl,-rpath,"$tmp/lib" -ldaemon3143
+set +e
+./mydaemon "$tmp/mydaemon.pid" /nonexistent/mydaemon.conf
+rc=$?
+set -e
+echo "(the launcher exited with status $rc: the daemon reported that it could not start)"
+[ "$rc" -eq 1 ] || fail "the launcher did not report the daemon's failure (status $rc)"
+[ ! -e "$tmp/mydaemon.pid" ] || fail "a pidfile was left behind"
 say "done"

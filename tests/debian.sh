@@ -137,7 +137,9 @@ fi
 
 # --- 2. lintian -----------------------------------------------------------------
 if [ -n "$changes" ]; then
-	lintian --fail-on error,warning --display-info --info "$changes" >"$tmp/lintian.log" 2>&1
+	mkdir -p "$tmp/lintian-tmp"
+	# lintian keeps its temp files in this test's own temp dir.
+	TMPDIR="$tmp/lintian-tmp" lintian --fail-on error,warning --display-info --info "$changes" >"$tmp/lintian.log" 2>&1
 	rc=$?
 	sed 's/^/    lintian: /' "$tmp/lintian.log" | grep -v '^    lintian: *N: *$' | grep -E ' (E|W|I): ' || true
 	t "lintian: no errors or warnings" test "$rc" -eq 0
@@ -158,6 +160,9 @@ nsym=$(grep -c '^ d3143_[a-z0-9_]*@Base ' "$tmp/symbols")
 nhdr=$(grep -o 'd3143_[a-z0-9_]*(' "$root/include/daemon3143.h" | sort -u | wc -l)
 t "symbols file lists all $nhdr d3143_*@Base ($nsym)" test "$nsym" -eq "$nhdr"
 t "dev: /usr/include/daemon3143.h" has "$tmp/dev.list" ' \./usr/include/daemon3143\.h$'
+t "dev: /usr/include/daemon3143.hpp" has "$tmp/dev.list" ' \./usr/include/daemon3143\.hpp$'
+t "dev: daemon3143Config.cmake" has "$tmp/dev.list" "\\.$libdir/cmake/daemon3143/daemon3143Config\\.cmake\$"
+t "dev: daemon3143ConfigVersion.cmake" has "$tmp/dev.list" "\\.$libdir/cmake/daemon3143/daemon3143ConfigVersion\\.cmake\$"
 t "dev: libdaemon3143.so -> libdaemon3143.so.0" has "$tmp/dev.list" "\\.$libdir/libdaemon3143\\.so -> libdaemon3143\\.so\\.0\$"
 t "dev: libdaemon3143.a" has "$tmp/dev.list" "\\.$libdir/libdaemon3143\\.a\$"
 t "dev: daemon3143.pc" has "$tmp/dev.list" "\\.$libdir/pkgconfig/daemon3143\\.pc\$"
@@ -274,6 +279,28 @@ else
 	fail "pkg-config --static --cflags --libs daemon3143"
 fi
 
+# C++ on /usr/include/daemon3143.hpp, and CMake's find_package against /usr.
+if command -v "${CXX:-c++}" >/dev/null 2>&1; then
+	printf '%s\n' '#include <daemon3143.hpp>' '#include <iostream>' \
+		'int main() { d3143::Context c; c.set_ready_mode(d3143::Ready::manual);' \
+		'  std::cout << d3143::version() << std::endl; return c.is_open() ? 1 : 0; }' >"$tmp/use.cpp"
+	# shellcheck disable=SC2046
+	t "c++ use.cpp on /usr/include/daemon3143.hpp runs" sh -c \
+		'"$1" -std=c++17 -Wall -Wextra -Werror -o "$2/use_cpp" "$2/use.cpp" $(pkg-config --cflags --libs daemon3143) && "$2/use_cpp" | grep -qx "$3"' \
+		sh "${CXX:-c++}" "$tmp" "$version"
+fi
+if command -v cmake >/dev/null 2>&1; then
+	mkdir "$tmp/cm"
+	cp "$tmp/use.c" "$tmp/cm/"
+	printf '%s\n' 'cmake_minimum_required(VERSION 3.10)' 'project(use C)' \
+		'find_package(daemon3143 CONFIG REQUIRED)' 'add_executable(use use.c)' \
+		'target_link_libraries(use PRIVATE daemon3143::daemon3143)' >"$tmp/cm/CMakeLists.txt"
+	mkdir "$tmp/run3"
+	t "cmake find_package(daemon3143) finds /usr; the program runs" sh -c \
+		'cmake -S "$1" -B "$1/b" >"$1.log" 2>&1 && cmake --build "$1/b" >>"$1.log" 2>&1 && "$1/b/use" "$2"' \
+		sh "$tmp/cm" "$tmp/run3"
+fi
+
 t "man -w d3143_ctx_open finds the installed page" sh -c 'man -w d3143_ctx_open 2>/dev/null | grep -qx /usr/share/man/man3/d3143_ctx_open.3.gz'
 t "man -w d3143_pidfile_holder finds its page through the link" sh -c 'man -w d3143_pidfile_holder 2>/dev/null | grep -qxE "/usr/share/man/man3/d3143_pidfile_(holder|acquire)\.3\.gz"'
 t "man 3 daemon3143 renders without warnings" sh -c 'out=$(MANWIDTH=80 man --warnings 3 daemon3143 2>&1 >/dev/null) && [ -z "$out" ] && MANWIDTH=80 man 3 daemon3143 2>/dev/null | grep -q "PEP 3143"'
@@ -298,6 +325,8 @@ for p in $pkgs; do
 	t "$p: not known to dpkg" sh -c '! dpkg-query -W "$1" >/dev/null 2>&1' sh "$p"
 done
 t "/usr/include/daemon3143.h is gone" test ! -e /usr/include/daemon3143.h
+t "/usr/include/daemon3143.hpp is gone" test ! -e /usr/include/daemon3143.hpp
+t "no cmake/daemon3143 left" test ! -e "$libdir/cmake/daemon3143/daemon3143Config.cmake"
 t "no libdaemon3143* left in $libdir" sh -c '! ls "$1"/libdaemon3143* >/dev/null 2>&1' sh "$libdir"
 t "no daemon3143.pc left" test ! -e "$libdir/pkgconfig/daemon3143.pc"
 t "no man3 pages left" sh -c '! ls /usr/share/man/man3/d3143_* /usr/share/man/man3/daemon3143.3* >/dev/null 2>&1'

@@ -1,45 +1,78 @@
-"""daemon3143 -- pep3143daemon's API over libdaemon3143 (ctypes, stdlib only).
+"""daemon3143 -- PEP 3143's DaemonContext and PidFile over libdaemon3143.
 
     from daemon3143 import DaemonContext, PidFile
-    daemon = DaemonContext(pidfile=PidFile('/run/mydaemon.pid'))
+    daemon = DaemonContext(pidfile=PidFile('/tmp/mydaemon.pid'))
     daemon.open()          # the launching process exits 0 here once ready
 
-DaemonContext takes pep3143daemon's keyword arguments; each is also an
-attribute, settable until open() (afterwards DaemonError EALREADY). Values
-are checked when set, by the library's own setters, so a bad option raises
-DaemonError (errno EINVAL, EBADF, ...) at once. Mapping onto the C API:
+pep3143daemon's API (its example runs with only the import changed), and
+python-daemon 3.x's keywords (`import daemon3143 as daemon`; `with
+daemon.DaemonContext(...):`; `daemon.pidfile.TimeoutPIDLockFile(path)`).
+
+DaemonContext takes pep3143daemon's and python-daemon's keyword arguments;
+each is also an attribute, settable until open() (afterwards DaemonError
+EALREADY). Values are checked when set, by the library's own setters, so a
+bad option raises DaemonError (errno EINVAL, EBADF, ...) at once. Mapping
+onto the C API:
 
   * chroot_directory, working_directory, pidfile paths: str or bytes; a
     relative pidfile/chroot path is taken relative to the cwd when set.
   * uid, gid: None keeps the caller's real ids (setting only uid also sets
-    that user's primary gid).
+    that user's primary gid). initgroups (python-daemon 3.x): True sets the
+    supplementary groups from the uid's group database entry.
   * detach_process: None -> AUTO (no fork under init/inetd/systemd),
     True -> ALWAYS, False -> NEVER.
   * files_preserve, stdin, stdout, stderr: ints or objects with fileno();
     streams None -> /dev/null. fds 0-2 in files_preserve are skipped: the
     stream options govern them. Python's sys.stdout/sys.stderr and the given
     streams are flushed before forking.
-  * pidfile: a PidFile from this module (the context acquires its path
-    before forking: a second instance fails in the launcher with EEXIST,
-    and the file gets the daemon's pid), or any object with acquire(),
-    called in the daemon after open(), as pep3143daemon does.
+  * pidfile: a PidFile from this module (also daemon3143.pidfile's
+    PIDLockFile / TimeoutPIDLockFile, python-daemon's names for it). The
+    context acquires its path before forking: a second instance fails in
+    the launcher with EEXIST naming the holder's pid, and the file gets the
+    daemon's pid. Any other object (python-daemon's lockfile objects,
+    pep3143daemon's PidFile) is REFUSED (DaemonError EINVAL, pointing to
+    PidFile): such an object is acquired in the daemon after the launcher
+    has exited 0, so a second instance would "start" (exit 0) and then die,
+    leaving the lock to whoever comes next.
   * signal_map: {signum: action}; replaces the default map
     {SIGTSTP: None, SIGTTIN: None, SIGTTOU: None, SIGTERM: 'terminate'}.
     None or signal.SIG_IGN -> ignore; signal.SIG_DFL -> default action;
     'terminate' or the context's own terminate method -> the library's
     TERMINATE (a C handler: removes the pidfile, then dies of the signal);
+    'queue' -> the signal is queued as data: read it with next_signal()
+    when signal_fd is readable (select/poll/asyncio's add_reader);
     any other string names a method of the context; a Python callable
     (or an overridden terminate) is NOT a C signal handler -- the library
     cannot run Python code from a signal safely -- so it is installed with
     signal.signal() right after open() returns in the daemon (until then
     that signal keeps the disposition it had).
+  * ready: 'on_open' (default: the launcher exits 0 when open() returns in
+    the daemon) or 'manual' (the launcher waits for notify_ready(), or
+    reports notify_failure()'s message and status); ready_timeout: seconds
+    the launcher waits (None: for ever), then it kills the daemon.
 
-open() refuses to fork a process with other threads (DaemonError EBUSY):
-call it before starting threads. In the daemon, open() runs Python's
-after-fork hooks (os.register_at_fork, threading), as os.fork() would.
+Readiness and systemd: notify_ready() and notify_failure(message, status)
+in the daemon (ready='manual'); notify(state) sends one datagram to
+systemd's NOTIFY_SOCKET ("STATUS=...", "RELOADING=1", "WATCHDOG=1"; nothing
+happens without one).
 
-The library is loaded from $D3143_LIB, else ctypes.util.find_library(
-'daemon3143'), else 'libdaemon3143.so.0' (the dynamic loader's search).
+open() refuses to fork a process with other threads (DaemonError EBUSY, the
+message naming them by /proc/self/task/*/comm): call open() BEFORE
+importing modules that start threads at import time (numpy with OpenBLAS,
+grpc, torch, ...) and before starting threads. In the daemon, open() runs
+Python's after-fork hooks (os.register_at_fork, threading), as os.fork()
+would.
+
+A failing open() raises DaemonError, which a program may catch. If it does
+not, the program ends as a daemon tool should: one line `prog: message` on
+stderr and exit status 1, not a traceback (open() installs that
+sys.excepthook for its own DaemonError only; every other exception is shown
+as usual).
+
+The library is loaded from the copy bundled in the wheel
+(daemon3143/libdaemon3143.so.0), else $D3143_LIB, else the system's
+(ctypes.util.find_library('daemon3143'), then 'libdaemon3143.so.0' through
+the dynamic loader's search). `daemon3143.library_path` says which.
 """
 
 import ctypes
@@ -48,16 +81,24 @@ import errno as _errno
 import os
 import signal
 import sys
+import threading
 
-__all__ = ['DaemonContext', 'DaemonError', 'PidFile', 'holder', 'version']
+__all__ = ['DaemonContext', 'DaemonError', 'PidFile', 'holder', 'notify', 'version',
+           'library_path']
 
 # ABI constants from daemon3143.h.
 DETACH_NEVER, DETACH_ALWAYS, DETACH_AUTO = 0, 1, 2
-SIG_UNCHANGED, SIG_DEFAULT, SIG_IGNORE, SIG_TERMINATE = 0, 1, 2, 3
+SIG_UNCHANGED, SIG_DEFAULT, SIG_IGNORE, SIG_TERMINATE, SIG_QUEUE = 0, 1, 2, 3, 4
+READY_ON_OPEN, READY_MANUAL = 0, 1
+
+
+_BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'libdaemon3143.so.0')
 
 
 def _load():
     names = []
+    if os.path.exists(_BUNDLED):
+        names.append(_BUNDLED)
     if os.environ.get('D3143_LIB'):
         names.append(os.environ['D3143_LIB'])
     found = ctypes.util.find_library('daemon3143')
@@ -67,14 +108,15 @@ def _load():
     errors = []
     for name in names:
         try:
-            return ctypes.CDLL(name, use_errno=True)
+            return ctypes.CDLL(name, use_errno=True), name
         except OSError as e:
             errors.append('%s: %s' % (name, e))
-    raise ImportError('libdaemon3143 not found (set D3143_LIB, or '
-                      'LD_LIBRARY_PATH): ' + '; '.join(errors))
+    raise ImportError('libdaemon3143 not found (install the daemon3143 wheel, which '
+                      'bundles it, or set D3143_LIB to libdaemon3143.so.0): '
+                      + '; '.join(errors))
 
 
-_lib = _load()
+_lib, library_path = _load()
 
 
 class _Ctx(ctypes.Structure):
@@ -100,6 +142,15 @@ for _name, _res, _args in [
         ('d3143_ctx_set_umask', _int, [_CtxP, _uint]),
         ('d3143_ctx_set_uid', _int, [_CtxP, _uint]),
         ('d3143_ctx_set_gid', _int, [_CtxP, _uint]),
+        ('d3143_ctx_set_initgroups', _int, [_CtxP, _bool]),
+        ('d3143_ctx_set_ready_mode', _int, [_CtxP, _int]),
+        ('d3143_ctx_set_ready_timeout', _int, [_CtxP, _int]),
+        ('d3143_ctx_notify_ready', _int, [_CtxP]),
+        ('d3143_ctx_notify_failure', _int, [_CtxP, _int, _str]),
+        ('d3143_ctx_notify_error', _str, [_CtxP]),
+        ('d3143_ctx_signal_fd', _int, [_CtxP]),
+        ('d3143_ctx_next_signal', _int, [_CtxP]),
+        ('d3143_notify', _int, [_str]),
         ('d3143_ctx_set_prevent_core', _int, [_CtxP, _bool]),
         ('d3143_ctx_set_detach_process', _int, [_CtxP, _int]),
         ('d3143_ctx_preserve_fd', _int, [_CtxP, _int]),
@@ -186,6 +237,20 @@ def version():
     return _lib.d3143_version().decode()
 
 
+def notify(state):
+    """Sends `state` to systemd (NOTIFY_SOCKET) as one datagram, e.g.
+    'STATUS=serving', 'RELOADING=1', 'WATCHDOG=1'. Returns True when sent,
+    False when NOTIFY_SOCKET is unset (nothing to notify); raises DaemonError
+    when the socket refuses or state is empty."""
+    if not state:
+        raise _einval('notify: empty state')
+    if not os.environ.get('NOTIFY_SOCKET'):
+        return False
+    _check(_lib.d3143_notify(state.encode() if isinstance(state, str) else state),
+           'd3143_notify')
+    return True
+
+
 def holder(path):
     """The pid holding the pidfile at path, 0 when nobody holds it."""
     pid = _lib.d3143_pidfile_holder(_path(path, 'pidfile'))
@@ -264,13 +329,17 @@ class DaemonContext(object):
     """PEP 3143's DaemonContext over libdaemon3143 (see the module doc)."""
 
     _OPTIONS = ('chroot_directory', 'working_directory', 'umask', 'uid', 'gid',
-                'prevent_core', 'detach_process', 'files_preserve', 'pidfile',
-                'stdin', 'stdout', 'stderr', 'signal_map')
+                'initgroups', 'prevent_core', 'detach_process', 'files_preserve',
+                'pidfile', 'stdin', 'stdout', 'stderr', 'signal_map', 'ready',
+                'ready_timeout')
 
+    # pep3143daemon's positional order; python-daemon 3.x's initgroups and
+    # the readiness options are keyword-only.
     def __init__(self, chroot_directory=None, working_directory='/', umask=0,
                  uid=None, gid=None, prevent_core=True, detach_process=None,
                  files_preserve=None, pidfile=None, stdin=None, stdout=None,
-                 stderr=None, signal_map=None):
+                 stderr=None, signal_map=None, *, initgroups=False, ready='on_open',
+                 ready_timeout=None):
         object.__setattr__(self, '_ctx', None)
         object.__setattr__(self, '_opened', False)
         object.__setattr__(self, '_py_handlers', {})
@@ -283,6 +352,7 @@ class DaemonContext(object):
         self.umask = umask
         self.uid = uid
         self.gid = gid
+        self.initgroups = initgroups
         self.prevent_core = prevent_core
         self.detach_process = detach_process
         self.files_preserve = files_preserve
@@ -291,6 +361,8 @@ class DaemonContext(object):
         self.stdout = stdout
         self.stderr = stderr
         self.signal_map = signal_map
+        self.ready = ready
+        self.ready_timeout = ready_timeout
 
     # -- options ---------------------------------------------------------
 
@@ -329,7 +401,7 @@ class DaemonContext(object):
 
     def _signal_action(self, signum, action):
         """(C action, Python handler or None) for one signal_map entry."""
-        if isinstance(action, str):
+        if isinstance(action, str) and action != 'queue':
             if action == 'terminate' and type(self).terminate is DaemonContext.terminate:
                 return SIG_TERMINATE, None
             handler = getattr(self, action, None)
@@ -339,6 +411,8 @@ class DaemonContext(object):
             return SIG_UNCHANGED, handler
         if action is None or action == signal.SIG_IGN:
             return SIG_IGNORE, None
+        if action == 'queue':
+            return SIG_QUEUE, None
         if action == signal.SIG_DFL:
             return SIG_DEFAULT, None
         if action == self.terminate and type(self).terminate is DaemonContext.terminate:
@@ -369,6 +443,22 @@ class DaemonContext(object):
         elif name == 'gid':
             if value is not None:
                 _check(L.d3143_ctx_set_gid(ctx, _id(value, name)), 'd3143_ctx_set_gid')
+        elif name == 'initgroups':
+            _check(L.d3143_ctx_set_initgroups(ctx, bool(value)), 'd3143_ctx_set_initgroups')
+        elif name == 'ready':
+            mode = {'on_open': READY_ON_OPEN, 'manual': READY_MANUAL}.get(value)
+            if mode is None:
+                raise _einval("ready: expected 'on_open' or 'manual', got %r" % (value,))
+            _check(L.d3143_ctx_set_ready_mode(ctx, mode), 'd3143_ctx_set_ready_mode')
+        elif name == 'ready_timeout':
+            if value is None:
+                ms = 0
+            elif (isinstance(value, bool) or not isinstance(value, (int, float))
+                  or not 0 < value <= 2**31 // 1000):
+                raise _einval('ready_timeout: expected None or seconds > 0, got %r' % (value,))
+            else:
+                ms = max(1, int(value * 1000))
+            _check(L.d3143_ctx_set_ready_timeout(ctx, ms), 'd3143_ctx_set_ready_timeout')
         elif name == 'prevent_core':
             _check(L.d3143_ctx_set_prevent_core(ctx, bool(value)),
                    'd3143_ctx_set_prevent_core')
@@ -398,8 +488,13 @@ class DaemonContext(object):
             elif isinstance(value, PidFile):
                 _check(L.d3143_ctx_set_pidfile(ctx, os.fsencode(value.path)),
                        'd3143_ctx_set_pidfile')
-            elif not callable(getattr(value, 'acquire', None)):
-                raise _einval('pidfile: expected a PidFile or an object with acquire()')
+            else:
+                raise _einval(
+                    'pidfile: %s.%s is not a daemon3143.PidFile; use '
+                    'daemon3143.PidFile(path) (or daemon3143.pidfile.TimeoutPIDLockFile(path)): '
+                    'another pidfile object would be acquired in the daemon only after the '
+                    'launcher exited 0, so a second instance would seem to start and then die'
+                    % (type(value).__module__, type(value).__qualname__))
         elif name == 'signal_map':
             if value is None:
                 value = {}
@@ -460,6 +555,16 @@ class DaemonContext(object):
                     except (OSError, ValueError):
                         pass
             _open(ctx)
+        except DaemonError as e:
+            _lib.d3143_ctx_free(ctx)
+            if e.errno == _errno.EBUSY:
+                threads = _other_threads()
+                if threads:
+                    e = DaemonError(e.errno, '%s: %s; call open() before starting threads '
+                                    'or importing modules that start them (numpy/OpenBLAS, '
+                                    'grpc, torch, ...)' % (e.message, ', '.join(threads)))
+            _report_uncaught(e)
+            raise e from None
         except BaseException:
             _lib.d3143_ctx_free(ctx)
             raise
@@ -473,9 +578,57 @@ class DaemonContext(object):
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
         object.__setattr__(self, '_py_handlers', handlers)
-        pidfile = self.pidfile
-        if pidfile is not None and not isinstance(pidfile, PidFile):
-            pidfile.acquire()  # a foreign pidfile: in the daemon, as pep3143daemon does
+
+    # -- readiness and signals (in the daemon) ---------------------------------
+
+    def _opened_ctx(self, what):
+        if not self._ctx:
+            raise _einval('%s: the context is not open' % what)
+        return self._ctx
+
+    def notify_ready(self):
+        """ready='manual': reports readiness. The launcher exits 0; systemd
+        gets READY=1 and MAINPID. Once reported already (or with
+        ready='on_open'): nothing happens."""
+        _check(_lib.d3143_ctx_notify_ready(self._opened_ctx('notify_ready')),
+               'd3143_ctx_notify_ready')
+
+    def notify_failure(self, message=None, status=1):
+        """ready='manual': reports a failure. The launcher prints
+        `prog: message` and exits with status (1..255); the daemon should
+        exit then (sys.exit(status))."""
+        msg = None if message is None else str(message).encode('utf-8', 'replace')
+        _check(_lib.d3143_ctx_notify_failure(self._opened_ctx('notify_failure'), status, msg),
+               'd3143_ctx_notify_failure')
+
+    @property
+    def notify_error(self):
+        """A readiness notification to systemd that failed without failing
+        open(), naming the socket; '' when there was none."""
+        if not self._ctx:
+            return ''
+        return (_lib.d3143_ctx_notify_error(self._ctx) or b'').decode('utf-8', 'replace')
+
+    @property
+    def signal_fd(self):
+        """The fd that is readable while a signal mapped to 'queue' is
+        pending (owned by the context: do not close it). Select or poll it,
+        then drain next_signal()."""
+        fd = _lib.d3143_ctx_signal_fd(self._opened_ctx('signal_fd'))
+        if fd < 0:
+            _raise('d3143_ctx_signal_fd')
+        return fd
+
+    def fileno(self):
+        """signal_fd, so the context itself can be passed to select()."""
+        return self.signal_fd
+
+    def next_signal(self):
+        """The next queued signal number, 0 when none is pending (never blocks)."""
+        sig = _lib.d3143_ctx_next_signal(self._opened_ctx('next_signal'))
+        if sig < 0:
+            _raise('d3143_ctx_next_signal')
+        return sig
 
     def close(self):
         """Marks the context closed (is_open False). As in pep3143daemon,
@@ -498,6 +651,70 @@ class DaemonContext(object):
         self.close()
 
 
+def _other_threads():
+    """The other threads of this process, as 'comm (tid N)', from /proc."""
+    me = threading.get_native_id() if hasattr(threading, 'get_native_id') else os.getpid()
+    out = []
+    try:
+        tids = sorted(int(t) for t in os.listdir('/proc/self/task'))
+    except OSError:
+        return out
+    for tid in tids:
+        if tid == me:
+            continue
+        try:
+            with open('/proc/self/task/%d/comm' % tid) as f:
+                comm = f.read().strip()
+        except OSError:
+            continue  # gone meanwhile
+        out.append('%s (tid %d)' % (comm, tid))
+    return out
+
+
+_hooked = []
+
+
+def _report_uncaught(exc):
+    """Makes an uncaught DaemonError from open() end the program with one
+    line `prog: message` and status 1 instead of a traceback."""
+    exc._d3143_open_failed = True
+    if _hooked:
+        return
+    previous = sys.excepthook
+
+    def hook(etype, value, tb):
+        if getattr(value, '_d3143_open_failed', False):
+            prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'python'
+            try:
+                sys.stderr.write('%s: %s\n' % (prog, value.message))
+                sys.stderr.flush()
+            except Exception:
+                pass
+            return
+        previous(etype, value, tb)
+
+    sys.excepthook = hook
+    _hooked.append(hook)
+
+
+_progname = []
+
+
+def _set_progname():
+    """The launcher reports a daemon's failure as `<program>: <message>`,
+    with glibc's program_invocation_short_name: the script's name here, not
+    'python3'."""
+    if _progname or not sys.argv or sys.argv[0] in ('', '-c', '-m'):
+        return
+    try:
+        buf = ctypes.create_string_buffer(os.fsencode(os.path.basename(sys.argv[0])))
+        ctypes.c_void_p.in_dll(ctypes.CDLL(None), 'program_invocation_short_name').value = \
+            ctypes.addressof(buf)
+        _progname.append(buf)  # kept alive for ever
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _open(ctx):
     """d3143_ctx_open(), wrapped as os.fork() wraps fork(): Python's
     before/after-fork hooks run, the child's in the daemon only."""
@@ -505,6 +722,7 @@ def _open(ctx):
     hooks = all(hasattr(api, n) for n in
                 ('PyOS_BeforeFork', 'PyOS_AfterFork_Parent', 'PyOS_AfterFork_Child'))
     pid = os.getpid()
+    _set_progname()
     if hooks:
         api.PyOS_BeforeFork()
     rc = _open_fn(ctx)
@@ -517,3 +735,6 @@ def _open(ctx):
     if rc != 0:
         ctypes.set_errno(err)
         _raise('d3143_ctx_open')
+
+
+from . import pidfile  # noqa: E402  (python-daemon's daemon.pidfile names)

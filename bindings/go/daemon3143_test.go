@@ -1,8 +1,8 @@
 package daemon3143
 
 // The tests run the test binary itself as a helper process (env
-// D3143_GO_HELPER) wherever a second process is needed, or where a library
-// bug could otherwise daemonize the test process itself.
+// D3143_GO_HELPER) wherever a second process is needed; Daemonize re-executes
+// that helper through the daemon3143 tool ($D3143_TOOL) as the daemon.
 
 import (
 	"errors"
@@ -40,30 +40,8 @@ func report(err error) {
 // (reported on stdout), 3 = it unexpectedly succeeded, 2 = setup failed.
 func helper(mode, arg string) int {
 	switch mode {
-	case "open-always", "open-never", "open-auto":
-		ctx, err := NewContext()
-		if err != nil {
-			fmt.Println("setup:", err)
-			return 2
-		}
-		detach := map[string]int{"open-always": DetachAlways, "open-never": DetachNever,
-			"open-auto": DetachAuto}[mode]
-		if err := ctx.SetDetachProcess(detach); err != nil {
-			fmt.Println("setup:", err)
-			return 2
-		}
-		if err := ctx.SetPidfile(arg); err != nil {
-			fmt.Println("setup:", err)
-			return 2
-		}
-		// Only in a buggy library would this daemonize; the parent then
-		// sees no report and exit status 0 or 3.
-		if err := ctx.Open(); err != nil {
-			report(err)
-			fmt.Printf("is_open=%t\n", ctx.IsOpen())
-			return 0
-		}
-		return 3
+	case "daemonize", "daemonize-fail":
+		return daemonHelper(mode, arg)
 	case "acquire":
 		pf, err := NewPidFile(arg)
 		if err != nil {
@@ -108,34 +86,6 @@ func TestVersion(t *testing.T) {
 	v := Version()
 	if len(strings.Split(v, ".")) != 3 {
 		t.Fatalf("Version() = %q, want MAJOR.MINOR.PATCH", v)
-	}
-}
-
-// The Go runtime is multithreaded: open() must refuse before anything is
-// done, with EBUSY and a message about threads, in every detach mode, and
-// leave no pidfile behind.
-func TestOpenRefusedInMultithreadedGo(t *testing.T) {
-	for _, mode := range []string{"open-always", "open-never", "open-auto"} {
-		t.Run(mode, func(t *testing.T) {
-			pidfile := filepath.Join(t.TempDir(), "go.pid")
-			kv, code := runHelper(t, mode, pidfile)
-			if code != 0 {
-				t.Fatalf("helper exit %d: open() did not fail (report %v)", code, kv)
-			}
-			if kv["errno"] != strconv.Itoa(int(syscall.EBUSY)) || kv["ebusy"] != "true" {
-				t.Errorf("errno = %s (errors.Is EBUSY: %s), want EBUSY (%d)",
-					kv["errno"], kv["ebusy"], int(syscall.EBUSY))
-			}
-			if !strings.Contains(strings.ToLower(kv["msg"]), "thread") {
-				t.Errorf("message %q does not mention threads", kv["msg"])
-			}
-			if kv["is_open"] != "false" {
-				t.Errorf("is_open after a refused open() = %s", kv["is_open"])
-			}
-			if _, err := os.Lstat(pidfile); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("pidfile left after a refused open(): %v", err)
-			}
-		})
 	}
 }
 
@@ -242,31 +192,7 @@ func TestErrors(t *testing.T) {
 	_, err = Holder(dir)
 	wantErrno(t, "Holder(a directory)", err, syscall.EINVAL)
 
-	ctx, err := NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctx.Free()
-	wantErrno(t, "SetUmask(01000)", ctx.SetUmask(0o1000), syscall.EINVAL)
-	wantErrno(t, "SetWorkingDirectory(relative)", ctx.SetWorkingDirectory("rel"), syscall.EINVAL)
-	wantErrno(t, "SetDetachProcess(7)", ctx.SetDetachProcess(7), syscall.EINVAL)
-	wantErrno(t, "SetSignal(SIGKILL)", ctx.SetSignal(syscall.SIGKILL, SigIgnore), syscall.EINVAL)
-	wantErrno(t, "PreserveFd(closed)", ctx.PreserveFd(999), syscall.EBADF)
-	if ctx.IsOpen() {
-		t.Error("a new context is open")
-	}
-	if err := ctx.SetChrootDirectory("/tmp/jail"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ctx.SetWorkingDirectory("/srv"); err != nil {
-		t.Fatal(err)
-	}
-	if wd, err := ctx.WorkingDirectory(); wd != "/tmp/jail/srv" || err != nil {
-		t.Errorf("WorkingDirectory() = %q, %v; want /tmp/jail/srv", wd, err)
-	}
-	if err := ctx.Close(); err != nil {
-		t.Errorf("Close of a never-opened context: %v", err)
-	}
+	wantErrno(t, "Notify(\"\")", Notify(""), syscall.EINVAL)
 }
 
 // holder() is thread-safe, and d3143_last_error() is per thread: goroutines

@@ -1,4 +1,6 @@
-"""The seed's example daemon (pep3143daemon's documentation), on daemon3143.
+"""The seed's example daemon (pep3143daemon's documentation), on daemon3143,
+with a pidfile and a log file of its own (pep3143daemon_example.py beside
+this file is the seed's example itself, only its import changed).
 
 Changes from the original, all marked "# daemon3143:": the import; the
 pidfile and a log file taken from the environment (the original's values

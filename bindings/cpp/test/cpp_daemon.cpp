@@ -1,22 +1,29 @@
 // cpp_daemon.cpp — a C++17 daemon on the RAII wrapper (daemon3143.hpp),
 // built against the INSTALLED header with only
-// `pkg-config --cflags --libs daemon3143`; driven by tests/ffi/run.sh.
+// `pkg-config --cflags --libs daemon3143`; driven by tests/bindings.sh.
 //
 //   cpp_daemon selftest DIR
 //       checks the wrapper without daemonizing (exceptions carry errno and
 //       the library's message, move-only handles, PidFile sharing/holder).
-//   cpp_daemon daemon PIDFILE LOG [ctx|pidfile-first]
+//   cpp_daemon daemon PIDFILE LOG [ctx|pidfile-first|manual|fail]
 //       daemonizes (detach always) with the pidfile; the daemon's stdout and
 //       stderr go to LOG, where it writes "ready pid=<pid> sid=<sid>", then
 //       waits for signals. SIGTERM (the default TERMINATE action) removes the
 //       pidfile and ends it. `ctx` (default) gives the path to the context;
 //       `pidfile-first` acquires a d3143::PidFile first (libbsd's order) and
-//       the context passes it on to the daemon. A failure prints
+//       the context passes it on to the daemon. `manual`: Ready::manual,
+//       the daemon writes its ready line, then notify_ready() (so the
+//       launcher exits 0 only after that line), and SIGHUP is queued: each
+//       one read from signal_fd() is logged as "signal 1". `fail`:
+//       Ready::manual, then notify_failure(3, "cannot start: config
+//       broken"): the launcher prints that and exits 3. A failure prints
 //       "cpp_daemon: <what> [errno N]" on stderr and exits 1.
 
-#include "daemon3143.hpp"
+#include <daemon3143.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -49,7 +56,7 @@ void check(bool ok, const std::string &what)
 }
 
 // Runs f, which must throw std::system_error with errno `want` and a what()
-// naming `func` followed by a non-empty library message.
+// that is exactly `func: ` followed by the library's (non-empty) message.
 template <typename F> void expect_error(const std::string &desc, int want, const char *func, F f)
 {
 	try {
@@ -59,7 +66,8 @@ template <typename F> void expect_error(const std::string &desc, int want, const
 		const std::string what = e.what();
 		const std::string prefix = std::string(func) + ": ";
 		const bool ok = e.code().value() == want && e.code().category() == std::generic_category() &&
-				what.rfind(prefix, 0) == 0 && what.size() > prefix.size();
+				what.rfind(prefix, 0) == 0 && what.size() > prefix.size() &&
+				what == prefix + d3143_last_error(); // no strerror suffix added
 		check(ok, desc + " -> errno " + std::to_string(e.code().value()) + ", \"" + what + "\"");
 	}
 }
@@ -137,6 +145,33 @@ int selftest(const std::string &dir)
 	}
 	check(!exists(path), "destructor of a held PidFile releases it");
 
+	// Readiness, notify and the signal fd, before open().
+	{
+		d3143::Context r;
+		r.set_ready_mode(d3143::Ready::manual);
+		r.set_ready_timeout(std::chrono::milliseconds(5000));
+		expect_error("negative ready timeout", EINVAL, "d3143_ctx_set_ready_timeout",
+			     [&] { r.set_ready_timeout(std::chrono::milliseconds(-1)); });
+		expect_error("ready fd 2", EINVAL, "d3143_ctx_set_ready_fd", [&] { r.set_ready_fd(2); });
+		expect_error("notify_ready before open", EINVAL, "d3143_ctx_notify_ready",
+			     [&] { r.notify_ready(); });
+		expect_error("signal_fd without a queued signal", EINVAL, "d3143_ctx_signal_fd",
+			     [&] { (void)r.signal_fd(); });
+		r.set_signal(SIGHUP, d3143::Signal::queue);
+		check(r.signal_fd() >= 3, "signal_fd() once SIGHUP is queued");
+		check(r.next_signal() == 0, "next_signal() is 0 when none is pending");
+		check(r.notify_error().empty(), "notify_error() is empty before open");
+	}
+	unsetenv("NOTIFY_SOCKET");
+	d3143::notify("STATUS=selftest"); // no NOTIFY_SOCKET: nothing to do, no error
+	check(true, "notify() without NOTIFY_SOCKET does nothing");
+	expect_error("notify(\"\")", EINVAL, "d3143_notify", [] { d3143::notify(""); });
+	setenv("NOTIFY_SOCKET", (dir + "/no-such-socket").c_str(), 1);
+	expect_error("notify() to a missing socket", ENOENT, "d3143_notify",
+		     [] { d3143::notify("STATUS=x"); });
+	unsetenv("NOTIFY_SOCKET");
+	check(d3143::version() == d3143_version(), "d3143::version() is d3143_version()");
+
 	std::cout << "selftest: " << (failures == 0 ? "ok" : "FAILED") << ", version "
 		  << d3143_version() << std::endl;
 	return failures == 0 ? 0 : 1;
@@ -156,10 +191,14 @@ int run_daemon(const std::string &pidfile, const std::string &log, const std::st
 	d3143::PidFile pf(pidfile); // used by pidfile-first only
 	if (mode == "pidfile-first")
 		pf.acquire();
-	else if (mode == "ctx")
+	else if (mode == "ctx" || mode == "manual" || mode == "fail")
 		ctx.set_pidfile(pidfile);
 	else
 		throw std::system_error(EINVAL, std::generic_category(), "unknown mode " + mode);
+	if (mode == "manual" || mode == "fail")
+		ctx.set_ready_mode(d3143::Ready::manual);
+	if (mode == "manual")
+		ctx.set_signal(SIGHUP, d3143::Signal::queue);
 	std::cout << "cpp_daemon: daemonizing, pidfile " << pidfile << std::endl;
 
 	ctx.open(); // the launcher exits 0 here once the daemon is ready
@@ -167,8 +206,24 @@ int run_daemon(const std::string &pidfile, const std::string &log, const std::st
 	std::printf("ready pid=%ld sid=%ld open=%d mode=%s\n", static_cast<long>(getpid()),
 		    static_cast<long>(getsid(0)), ctx.is_open() ? 1 : 0, mode.c_str());
 	std::fflush(stdout);
-	for (;;)
-		pause(); // SIGTERM: TERMINATE removes the pidfile and ends us
+	if (mode == "fail") {
+		ctx.notify_failure(3, "cannot start: config broken");
+		return 3;
+	}
+	if (mode != "manual") {
+		for (;;)
+			pause(); // SIGTERM: TERMINATE removes the pidfile and ends us
+	}
+	ctx.notify_ready(); // the launcher exits 0 now, after the ready line
+	struct pollfd p = {ctx.signal_fd(), POLLIN, 0};
+	for (;;) {
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			throw std::system_error(errno, std::generic_category(), "poll");
+		while (const int sig = ctx.next_signal()) {
+			std::printf("signal %d\n", sig);
+			std::fflush(stdout);
+		}
+	}
 }
 
 } // namespace
@@ -185,7 +240,7 @@ int main(int argc, char **argv)
 			  << std::endl;
 		return 1;
 	}
-	std::cerr << "usage: cpp_daemon selftest DIR | daemon PIDFILE LOG [ctx|pidfile-first]"
+	std::cerr << "usage: cpp_daemon selftest DIR | daemon PIDFILE LOG [ctx|pidfile-first|manual|fail]"
 		  << std::endl;
 	return 2;
 }

@@ -1,3 +1,0 @@
-module example.invalid/daemon3143
-
-go 1.18
