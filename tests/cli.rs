@@ -506,11 +506,11 @@ fn wait_ready_waits_for_the_programs_newline() {
     assert!(alive(pid));
     ok(&d3143(&["stop", "--pidfile", p]));
 
-    // Exits before it is ready: 1, and no pidfile left.
+    // Exits before it is ready: its status, and no pidfile left.
     let o = d3143(&["--wait-ready", "--pidfile", p, "--", "sh", "-c", "exit 3"]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("exited before it was ready"),
+        stderr(&o).contains("exited with status 3 before it was ready"),
         "{}",
         stderr(&o)
     );
@@ -1560,4 +1560,50 @@ fn a_program_that_exits_at_once_after_its_exec_was_started() {
         let o = d3143(&args);
         assert_eq!(code(&o), 0, "{prog:?} (run {i}): {}", stderr(&o));
     }
+}
+
+#[test]
+fn wait_ready_reports_how_program_ended_and_its_failure_line() {
+    let d = TempDir::new("cli-wr-status");
+    let pf = d.join("w.pid");
+    let p = pf.to_str().unwrap();
+    let start = |script: &str| {
+        d3143(&[
+            "--wait-ready",
+            "--pidfile",
+            p,
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+    };
+    // Exits before it is ready: its status is reported, and is the tool's.
+    let o = start("exit 7");
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exited with status 7 before it was ready"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+    // Killed by a signal before it is ready.
+    let o = start("kill -TERM $$");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was killed by SIGTERM"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pf.exists());
+    // A line other than a bare newline on $NOTIFY_FD is a failure message.
+    let o = start("echo 'bad config: no port' >&$NOTIFY_FD; exit 3");
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("reported a failure before it was ready: bad config: no port"),
+        "{e}"
+    );
+    assert!(e.contains("exited with status 3"), "{e}");
+    assert!(!pf.exists());
 }

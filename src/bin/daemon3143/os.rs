@@ -161,6 +161,36 @@ fn pidfd_exited(fd: RawFd) -> bool {
     )
 }
 
+/// How a process that is this process's child (a daemon reparented to this
+/// subreaper) ended, waiting up to `within`: its wait status, `None` when
+/// it still runs or is not a child of this process (then it is not reaped).
+pub fn exit_status_within(pid: libc::pid_t, within: Duration) -> Option<i32> {
+    let fd = pidfd_open(pid).ok()?;
+    pidfd_wait(fd, Some(within));
+    // SAFETY: all-zero is a valid siginfo_t to be filled in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is writable; `fd` is a pidfd this function owns.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            fd as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    sys::close(fd);
+    // SAFETY: si_pid and si_status are valid after waitid returned 0.
+    if r != 0 || unsafe { info.si_pid() } == 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let status = unsafe { info.si_status() };
+    Some(match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        _ => status & 0x7f,
+    })
+}
+
 /// Whether a process exited within `within` (pidfd poll; a pid that is
 /// already gone counts as exited).
 pub fn exited_within(pid: libc::pid_t, within: Duration) -> bool {

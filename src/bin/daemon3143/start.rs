@@ -598,6 +598,10 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
         return Ok(());
     }
     sys::close(w);
+    // PROGRAM becomes this process's child once its launcher exits: how it
+    // ends before it is ready can then be told (its status or signal).
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut status = 0;
     // SAFETY: `status` is writable.
     while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
@@ -648,29 +652,80 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    // A newline first: ready. Anything else up to a newline (or EOF): a
+    // failure message from PROGRAM.
     let mut rest = buf[i + 1..].to_vec();
-    loop {
-        if rest.contains(&b'\n') {
-            return 0;
+    let message = loop {
+        if let Some(j) = rest.iter().position(|&b| b == b'\n') {
+            if j == 0 {
+                return 0;
+            }
+            break Some(rest[..j].to_vec());
         }
-        rest.clear();
+        if rest.len() >= 1024 {
+            break Some(rest);
+        }
         match sys::read(r, &mut chunk) {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => break (!rest.is_empty()).then_some(rest),
             Ok(n) => rest.extend_from_slice(&chunk[..n]),
         }
-    }
+    };
     let prog = show(&o.command[0]);
     if pid <= 1 {
         return failed(libc::ESRCH, format!("{prog} exited before it was ready"));
     }
-    if os::exited_within(pid, std::time::Duration::from_millis(200)) {
+    // This process is a subreaper: PROGRAM, once its launcher exited, is
+    // its child, and how it ended can be told.
+    let wait = std::time::Duration::from_millis(1000);
+    let ended = os::exit_status_within(pid, wait);
+    let how = match ended {
+        Some(st) if libc::WIFSIGNALED(st) => {
+            format!(
+                "was killed by {}",
+                crate::cli::signal_name(libc::WTERMSIG(st))
+            )
+        }
+        Some(st) => format!("exited with status {}", libc::WEXITSTATUS(st)),
+        None => String::new(),
+    };
+    let code = match ended {
+        Some(st) if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) != 0 => libc::WEXITSTATUS(st),
+        _ => 1,
+    };
+    if let Some(m) = message {
+        if ended.is_some() {
+            if let Some(p) = &o.pidfile {
+                let _ = crate::d3143::remove_stale(p.as_bytes());
+            }
+        }
+        let after = if ended.is_some() {
+            format!("; it {how}")
+        } else {
+            "; it is still running".to_string()
+        };
+        failed(
+            libc::ECANCELED,
+            format!(
+                "{prog} (pid {pid}) reported a failure before it was ready: {}{after}",
+                String::from_utf8_lossy(&m).trim_end()
+            ),
+        );
+        return code;
+    }
+    if ended.is_some() || os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
             let _ = crate::d3143::remove_stale(p.as_bytes());
         }
+        let how = if how.is_empty() {
+            "exited".to_string()
+        } else {
+            how
+        };
         failed(
             libc::ESRCH,
-            format!("{prog} (pid {pid}) exited before it was ready"),
-        )
+            format!("{prog} (pid {pid}) {how} before it was ready"),
+        );
+        code
     } else {
         failed(
             libc::EPIPE,
