@@ -714,3 +714,70 @@ fn open_failures_tell_notify_socket() {
         );
     }
 }
+
+// ------------------------------------------------ systemd-socket-activate
+
+/// Socket activation outside systemd: `systemd-socket-activate` listens on
+/// a loopback port and, at the first connection, execs the library daemon
+/// with `LISTEN_FDS=1` and `LISTEN_PID` naming it. AUTO keeps it in the
+/// foreground (the supervisor's pid is the daemon's), fd 3 stays the
+/// listening socket, and SIGTERM removes the pidfile.
+#[test]
+fn systemd_socket_activate_library_daemon() {
+    let Some(tools) = need(
+        "systemd_socket_activate_library_daemon",
+        &["systemd-socket-activate"],
+    ) else {
+        return;
+    };
+    let d = TempDir::new("sup-ssa");
+    let pf = d.join("app.pid");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut g = Guard::default();
+    let ssa = g.spawn(
+        Command::new(&tools[0])
+            .arg("-l")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(cli_daemon())
+            .arg(&pf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let mut conn = None;
+    assert!(
+        within(T, || {
+            conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok();
+            conn.is_some()
+        }),
+        "systemd-socket-activate never listened on port {port}"
+    );
+    assert!(
+        within(T, || read_pid(&pf) == Some(ssa)),
+        "the pidfile does not name the activated process {ssa}: {:?}",
+        read_pid(&pf)
+    );
+    g.watch(ssa);
+    let fd3 = std::fs::read_link(format!("/proc/{ssa}/fd/3")).unwrap();
+    assert!(
+        fd3.to_string_lossy().starts_with("socket:"),
+        "fd 3 of the daemon is {fd3:?}, not the listening socket"
+    );
+    assert_eq!(
+        parent_of(ssa),
+        Some(std::process::id() as i32),
+        "AUTO detached away from the activator's parent"
+    );
+    drop(conn);
+    kill_pid_term(ssa);
+    assert_stopped(&pf, ssa, "systemd-socket-activate");
+}
+
+fn kill_pid_term(pid: i32) {
+    // SAFETY: kill has no memory-safety requirements; pid > 1 is ours.
+    assert!(pid > 1 && unsafe { libc::kill(pid, libc::SIGTERM) } == 0);
+}
