@@ -14,6 +14,7 @@
 
 CARGO   ?= cargo
 INSTALL ?= install
+OBJCOPY ?= objcopy
 SED     ?= sed
 LN_S    ?= ln -sf
 
@@ -78,7 +79,11 @@ install: $(SO) $(STATIC) $(TOOL) $(HEADER) $(HPP) $(PCIN) cmake/gen-config.sh
 	$(INSTALL) -m 0755 $(SO) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(VERSION)'
 	$(LN_S) $(NAME).so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(NAME).so.$(ABI)'
 	$(LN_S) $(NAME).so.$(ABI) '$(DESTDIR)$(LIBDIR)/$(NAME).so'
-	$(INSTALL) -m 0644 $(STATIC) '$(DESTDIR)$(LIBDIR)/$(NAME).a'
+	# The LLVM bitcode rustc embeds in every object (.llvmbc, .llvmcmd) is
+	# dropped: nm then lists the d3143_ symbols even where binutils has an
+	# LLVM plugin, and the archive shrinks by about 40%.
+	$(OBJCOPY) --remove-section=.llvmbc --remove-section=.llvmcmd $(STATIC) '$(DESTDIR)$(LIBDIR)/$(NAME).a'
+	chmod 0644 '$(DESTDIR)$(LIBDIR)/$(NAME).a'
 	$(INSTALL) -m 0644 $(HEADER) '$(DESTDIR)$(INCLUDEDIR)/daemon3143.h'
 	$(INSTALL) -m 0644 $(HPP) '$(DESTDIR)$(INCLUDEDIR)/daemon3143.hpp'
 	$(SED) -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \

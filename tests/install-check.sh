@@ -81,7 +81,12 @@ check_tree() {
 	t "$so -> $so.0" link_to "$lib/$so" "$so.0"
 	t "$so resolves to the library" is_file "$(cd "$lib" && readlink -f "$so")"
 	t "libdaemon3143.a installed" is_file "$lib/libdaemon3143.a"
-	t "libdaemon3143.a is the built one" cmp -s "$lib/libdaemon3143.a" "$root/target/release/libdaemon3143.a"
+	t "libdaemon3143.a carries no LLVM bitcode (.llvmbc/.llvmcmd) in any member" \
+		sh -c '! readelf -S -W "$1" | grep -qE "\.llvm(bc|cmd)"' sh "$lib/libdaemon3143.a"
+	t "nm lists the d3143_ functions of libdaemon3143.a" \
+		sh -c '[ "$(nm -g --defined-only "$1" 2>/dev/null | grep -c " T d3143_")" -ge 30 ]' sh "$lib/libdaemon3143.a"
+	t "libdaemon3143.a is smaller than the built one" \
+		sh -c '[ "$(wc -c <"$1")" -lt "$(wc -c <"$2")" ]' sh "$lib/libdaemon3143.a" "$root/target/release/libdaemon3143.a"
 	t "daemon3143.h is the committed header" cmp -s "$inc/daemon3143.h" "$root/include/daemon3143.h"
 	t "daemon3143.hpp is bindings/cpp's" cmp -s "$inc/daemon3143.hpp" "$root/bindings/cpp/daemon3143.hpp"
 	t "cmake/daemon3143/daemon3143Config.cmake installed" is_file "$lib/cmake/daemon3143/daemon3143Config.cmake"
