@@ -15,31 +15,6 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_daemon3143")
-}
-
-/// `daemon3143 ARGS`, with no stdin, output captured.
-fn d3143<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    run(Command::new(bin()).args(args).stdin(Stdio::null()))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    text(&o.stderr)
-}
-
-fn stdout(o: &Output) -> String {
-    text(&o.stdout)
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
 #[track_caller]
 fn ok(o: &Output) {
     assert!(

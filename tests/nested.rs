@@ -19,15 +19,6 @@ fn d3143<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
     run(&mut c)
 }
 
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn read_pid(p: &Path) -> i32 {
     let s = std::fs::read_to_string(p).unwrap_or_default();
     s.trim()

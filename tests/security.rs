@@ -21,31 +21,6 @@ use std::time::{Duration, Instant};
 /// The attacker.
 const NOBODY: u32 = 65534;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_daemon3143")
-}
-
-fn d3143<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    run(Command::new(bin()).args(args).stdin(Stdio::null()))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
-
 /// `pidfile_tool acquire PATH` (acquired, then released): Ok(pid) or
 /// Err((errno, message)).
 fn acquire(path: &Path) -> Result<i32, (i32, String)> {

@@ -114,10 +114,6 @@ fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn output(cmd: &mut Command) -> Output {
     run(cmd.stdin(Stdio::null()))
 }

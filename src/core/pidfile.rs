@@ -854,11 +854,10 @@ pub fn inspect(path: &[u8]) -> Result<Holder> {
 /// the holders; `/proc` unable to tell: its errno (`EACCES` for another
 /// user's process). See [`inspect`] for the files refused.
 pub fn holder(path: &[u8]) -> Result<Option<libc::pid_t>> {
-    let name = match path::absolute("pidfile", path) {
-        Ok(p) => show(p.to_bytes()),
-        Err(e) => return Err(e),
-    };
-    match inspect(path)? {
+    // Made absolute once (inspect() then finds it absolute: no getcwd).
+    let path = path::absolute("pidfile", path)?;
+    let name = show(path.to_bytes());
+    match inspect(path.to_bytes())? {
         Holder::None => Ok(None),
         Holder::Pid(pid) => Ok(Some(pid)),
         Holder::Other { named, holders } => {

@@ -465,3 +465,42 @@ pub fn fd_access_mode(pid: i32, fd: i32) -> i32 {
         .unwrap_or_else(|| panic!("no flags for fd {fd} of {pid}: {info}"));
     flags & libc::O_ACCMODE
 }
+
+/// The `daemon3143` tool this package builds.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_daemon3143")
+}
+
+/// `daemon3143 ARGS`, with no stdin, output captured.
+pub fn d3143<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    run(Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::null()))
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    text(&o.stderr)
+}
+
+pub fn stdout(o: &Output) -> String {
+    text(&o.stdout)
+}
+
+/// The exit code, -1 for a signal.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Status and both outputs, for assertion messages.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    )
+}
