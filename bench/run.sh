@@ -60,8 +60,8 @@ PY=$VENV/bin/python
 pyver() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 
 # ---------------------------------------------------------------- build
-say "building the library (cargo build --release --lib)"
-$CARGO build --release --lib --quiet
+say "building the library (cargo build -p libdaemon3143 --release --lib)"
+$CARGO build -p libdaemon3143 --release --lib --quiet
 # A private copy under its SONAME: the run is immune to rebuilds meanwhile.
 cp -f target/release/libdaemon3143.so "$OUT/lib/libdaemon3143.so.0"
 ln -sf libdaemon3143.so.0 "$OUT/lib/libdaemon3143.so"

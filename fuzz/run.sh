@@ -35,13 +35,13 @@ sancov=(
 host=$(rustc -vV | sed -n 's/^host: //p')
 link=()
 if RUSTFLAGS="${sancov[*]}" CARGO_PROFILE_RELEASE_LTO=false \
-    cargo rustc --release --lib --crate-type staticlib --target "$host" \
+    cargo rustc -p libdaemon3143 --release --lib --crate-type staticlib --target "$host" \
     --target-dir "$out/cargo" >"$out/cargo.log" 2>&1; then
     link=("$out/cargo/$host/release/libdaemon3143.a" -lpthread -ldl -lm)
     echo "fuzz/run.sh: library built with SanitizerCoverage (static)"
 else
     echo "fuzz/run.sh: instrumented build failed (see $out/cargo.log); using the shared library"
-    cargo build --release --lib
+    cargo build -p libdaemon3143 --release --lib
     mkdir -p "$out/lib"
     cp target/release/libdaemon3143.so "$out/lib/"
     ln -sf libdaemon3143.so "$out/lib/libdaemon3143.so.0"

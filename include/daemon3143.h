@@ -20,8 +20,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-
-
 /**
  * Never detach: `d3143_ctx_open()` runs every step in the calling process.
  */

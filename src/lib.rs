@@ -1,7 +1,8 @@
 //! libdaemon3143: PEP 3143's `DaemonContext` and `PidFile` as a C library.
 //!
-//! The [`core`] module is the safe Rust core; the `ffi` module is the thin C
-//! boundary (`d3143_*`), described in `include/daemon3143.h`.
+//! The `ffi` module is the thin C boundary (`d3143_*`), described in
+//! `include/daemon3143.h`, over the shared no_std core (`daemon3143-core`,
+//! which the safe Rust crate `daemon3143` wraps too).
 //!
 //! The crate is `#![no_std]`: it needs `core`, `alloc` and the C library only.
 //! How a panic (a bug) is handled depends on the build's panic strategy:
@@ -24,7 +25,6 @@ extern crate alloc;
 #[cfg(panic = "unwind")]
 extern crate std;
 
-pub mod core;
 pub mod ffi;
 #[cfg(panic = "abort")]
 mod rt;

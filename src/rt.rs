@@ -1,12 +1,12 @@
 //! The run-time pieces std would provide, for `panic = "abort"` builds (the
 //! crate is `#![no_std]`): the global allocator and the panic handler.
 
-use crate::core::asbuf::AsBuf;
 use ::core::alloc::{GlobalAlloc, Layout};
 use ::core::fmt::Write;
 use ::core::panic::PanicInfo;
 use ::core::ptr;
 use ::core::sync::atomic::{AtomicBool, Ordering};
+use daemon3143_core::asbuf::AsBuf;
 
 /// The C library's allocator: what the library allocates shows up in the
 /// program's own malloc statistics, hooks and leak checkers.

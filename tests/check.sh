@@ -55,7 +55,7 @@ skip() {
 
 for s in $suites; do
 	case $s in
-	cargo) run cargo "$CARGO" test --no-fail-fast ;;
+	cargo) run cargo "$CARGO" test --workspace --no-fail-fast ;;
 	cargo-release)
 		run cargo-release env D3143_TEST_LIBDIR=target/release \
 			"$CARGO" test --no-fail-fast --test '*'

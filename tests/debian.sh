@@ -13,7 +13,7 @@
 #      (shared, then --static), checks `man -w d3143_ctx_open`,
 #   5. purges them and checks that nothing is left.
 # The daemon3143(1) tool's package `daemon3143` is built, checked, installed
-# and run too when the tree has src/bin/daemon3143.rs and man/daemon3143.1;
+# and run too when the tree has crates/cli/src/main.rs and man/daemon3143.1;
 # otherwise the build uses the profile pkg.libdaemon3143.nocli.
 # Needs root, cargo on PATH, and the Debian packages dpkg-dev debhelper
 # lintian man-db groff-base build-essential pkg-config git (and fakeroot,
@@ -90,12 +90,12 @@ else
 		(cd "$root" && tar --null -T - -cf -) | tar -xf - -C "$src"
 fi
 t "source tree copied without target/" test -f "$src/debian/control" -a ! -e "$src/target"
-if [ -f "$src/src/bin/daemon3143.rs" ] && [ -f "$src/man/daemon3143.1" ]; then
+if [ -f "$src/crates/cli/src/main.rs" ] && [ -f "$src/man/daemon3143.1" ]; then
 	cli=yes
 else
 	cli=
 	build_opts="$build_opts -Ppkg.libdaemon3143.nocli"
-	echo "skip - package daemon3143: the tree has no src/bin/daemon3143.rs or man/daemon3143.1 (profile pkg.libdaemon3143.nocli)"
+	echo "skip - package daemon3143: the tree has no crates/cli/src/main.rs or man/daemon3143.1 (profile pkg.libdaemon3143.nocli)"
 fi
 # 3.0 (quilt): the orig tarball is the tree without debian/.
 tar -C "$tmp" --exclude="libdaemon3143-$upver/debian" --owner=0 --group=0 \

@@ -106,7 +106,7 @@ fn a_failing_lock_probe_is_an_error_never_held() {
 
 /// `daemon3143 ARGS` with the shim failing `fault` in the tool itself.
 fn tool_faulted(args: &[&str], fault: &str) -> std::process::Output {
-    run(Command::new(env!("CARGO_BIN_EXE_daemon3143"))
+    run(Command::new(common::bin())
         .args(args)
         .stdin(Stdio::null())
         .env("LD_PRELOAD", shim())
@@ -116,7 +116,7 @@ fn tool_faulted(args: &[&str], fault: &str) -> std::process::Output {
 
 /// `sleep 1000` under daemon3143 with pidfile `p`; its pid.
 fn start_sleep(p: &Path) -> i32 {
-    let o = run(Command::new(env!("CARGO_BIN_EXE_daemon3143"))
+    let o = run(Command::new(common::bin())
         .arg("--pidfile")
         .arg(p)
         .args(["--", "sleep", "1000"])

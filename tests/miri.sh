@@ -20,7 +20,7 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 cargo +nightly miri setup >/dev/null
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
-exec cargo +nightly miri test --lib --target-dir target/miri -- \
-    core::path:: core::asbuf:: core::pidfile::tests::strict_pid_grammar \
-    core::fds::tests::plan_sorts_and_drops_stdio core::error::tests::context_prefixes \
-    core::signals::tests::signal_rules ffi::version::tests
+exec cargo +nightly miri test -p daemon3143-core -p libdaemon3143 --lib --target-dir target/miri -- \
+    path:: asbuf:: pidfile::tests::strict_pid_grammar \
+    fds::tests::plan_sorts_and_drops_stdio error::tests::context_prefixes \
+    signals::tests::signal_rules ffi::version::tests

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn d3143<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_daemon3143"));
+    let mut c = Command::new(common::bin());
     c.args(args).stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);

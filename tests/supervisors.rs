@@ -22,7 +22,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn tool() -> &'static str {
-    env!("CARGO_BIN_EXE_daemon3143")
+    common::bin()
 }
 
 fn cli_daemon() -> PathBuf {

@@ -1,9 +1,8 @@
 //! The one panic boundary, errno, and `d3143_last_error()`.
 
-use crate::core::prelude::*;
-use crate::core::sys::NoCancel;
-use crate::core::Error;
 use ::core::sync::atomic::{AtomicUsize, Ordering};
+use daemon3143_core::prelude::*;
+use daemon3143_core::Error;
 
 /// The thread-specific key of `d3143_last_error()`'s message: a `CString`
 /// per thread, freed when the thread exits (a pthread key rather than a Rust
@@ -184,4 +183,38 @@ pub extern "C" fn d3143_last_error() -> *const c_char {
             p.cast_const().cast()
         }
     })
+}
+
+extern "C" {
+    // Not in the libc crate for Linux; glibc and musl both have it.
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+}
+
+/// `PTHREAD_CANCEL_DISABLE` (glibc and musl).
+const PTHREAD_CANCEL_DISABLE: c_int = 1;
+
+/// Thread cancellation held off while this lives. A thread cancelled inside
+/// the library would run none of its cleanups (its frames have none in a
+/// `panic = "abort"` build) and leave the registry's lock held and fds open;
+/// a cancellation requested meanwhile acts at the caller's next cancellation
+/// point instead. (Not for signal handlers: pthread_setcancelstate is not
+/// async-signal-safe.)
+pub struct NoCancel(c_int);
+
+impl NoCancel {
+    /// Disables cancellation for the calling thread until dropped.
+    pub fn hold() -> NoCancel {
+        let mut old = 0;
+        // SAFETY: `old` is a valid int to write the previous state to.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+        NoCancel(old)
+    }
+}
+
+impl Drop for NoCancel {
+    fn drop(&mut self) {
+        let mut ignored = 0;
+        // SAFETY: restores the state saved by `hold`; `ignored` is writable.
+        unsafe { pthread_setcancelstate(self.0, &mut ignored) };
+    }
 }

@@ -1,12 +1,12 @@
-//! `d3143_ctx`: the C face of [`crate::core::DaemonContext`].
+//! `d3143_ctx`: the C face of [`daemon3143_core::DaemonContext`].
 
 use super::boundary::{
     bytes_arg, call, call_int, call_quiet, call_signal_safe, free_handle, handle_mut, null,
 };
-use crate::core::prelude::*;
-use crate::core::{self, DaemonContext, Detach, Error, ReadyMode, SignalAction};
 use ::core::ptr;
 use ::core::time::Duration;
+use daemon3143_core::prelude::*;
+use daemon3143_core::{self as d3143, DaemonContext, Detach, Error, ReadyMode, SignalAction};
 
 /// Never detach: `d3143_ctx_open()` runs every step in the calling process.
 pub const D3143_DETACH_NEVER: c_int = 0;
@@ -313,7 +313,7 @@ pub unsafe extern "C" fn d3143_ctx_set_signal_handler(
                     libc::EINVAL,
                     format!(
                         "signal map: {}: the handler is NULL, SIG_DFL, SIG_IGN or SIG_ERR",
-                        core::signals::describe(signum)
+                        d3143::signals::describe(signum)
                     ),
                 ))
             }
@@ -380,7 +380,7 @@ pub unsafe extern "C" fn d3143_ctx_working_directory(ctx: *const d3143_ctx) -> *
 #[no_mangle]
 pub unsafe extern "C" fn d3143_ctx_open(ctx: *mut d3143_ctx) -> c_int {
     with_ctx(ctx, "d3143_ctx_open", |c| {
-        core::open(&mut c.inner)?;
+        d3143::open(&mut c.inner)?;
         if let Some(w) = c.inner.warning() {
             c.warning = CString::new(w.message().replace('\0', "\\0")).ok();
         }
@@ -539,7 +539,7 @@ pub unsafe extern "C" fn d3143_notify(state: *const c_char) -> c_int {
     call_int(|| {
         // SAFETY: the C caller passes NULL or a NUL-terminated string.
         let s = unsafe { bytes_arg(state, "d3143_notify", "state") }?;
-        core::notify(s).map(drop)
+        d3143::notify(s).map(drop)
     })
 }
 
@@ -570,5 +570,5 @@ pub unsafe extern "C" fn d3143_ctx_close(ctx: *mut d3143_ctx) -> c_int {
 /// that are no signal are not raised). Never returns.
 #[no_mangle]
 pub extern "C" fn d3143_terminate(signum: c_int) {
-    call_signal_safe((), || core::terminate(signum))
+    call_signal_safe((), || d3143::terminate(signum))
 }

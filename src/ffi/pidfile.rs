@@ -1,9 +1,9 @@
-//! `d3143_pidfile`: the C face of [`crate::core::PidFile`].
+//! `d3143_pidfile`: the C face of [`daemon3143_core::PidFile`].
 
 use super::boundary::{bytes_arg, call, call_int, call_quiet, free_handle, handle_mut, null};
-use crate::core::prelude::*;
-use crate::core::{holder, PidFile};
 use ::core::ptr;
+use daemon3143_core::prelude::*;
+use daemon3143_core::{holder, PidFile};
 
 /// A pidfile: an exclusive `flock(2)` on a file holding the owner's pid.
 /// Create with `d3143_pidfile_new()`, free with `d3143_pidfile_free()`.

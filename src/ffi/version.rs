@@ -1,6 +1,6 @@
 //! The library's version.
 
-use crate::core::prelude::*;
+use daemon3143_core::prelude::*;
 /// The major version of this header (checked against the crate version by a test).
 pub const D3143_VERSION_MAJOR: i32 = 0;
 /// The minor version of this header.

@@ -466,9 +466,26 @@ pub fn fd_access_mode(pid: i32, fd: i32) -> i32 {
     flags & libc::O_ACCMODE
 }
 
-/// The `daemon3143` tool this package builds.
+/// The `daemon3143` tool (the workspace's `daemon3143-cli` crate) of the
+/// build under test: `target/<profile>/daemon3143`, or the one in
+/// `D3143_TEST_LIBDIR` (the release build, what is installed).
+/// `cargo test --workspace` builds it (the tool crate has tests of its own);
+/// `make check` does.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_daemon3143")
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = match std::env::var_os("D3143_TEST_LIBDIR") {
+            Some(d) => root().join(d),
+            None => profile_dir(),
+        };
+        let tool = dir.join("daemon3143");
+        assert!(
+            tool.is_file(),
+            "{} is not built: run `cargo test --workspace` (or `cargo build -p daemon3143-cli`)",
+            tool.display()
+        );
+        tool.to_string_lossy().into_owned()
+    })
 }
 
 /// `daemon3143 ARGS`, with no stdin, output captured.

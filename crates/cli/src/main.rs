@@ -12,21 +12,12 @@
 
 extern crate alloc;
 
-#[allow(dead_code, unused_imports)]
-#[path = "../core/mod.rs"]
-mod d3143;
-
 #[macro_use]
-#[path = "daemon3143/out.rs"]
 mod out;
 
-#[path = "daemon3143/cli.rs"]
 mod cli;
-#[path = "daemon3143/control.rs"]
 mod control;
-#[path = "daemon3143/os.rs"]
 mod os;
-#[path = "daemon3143/start.rs"]
 mod start;
 
 /// A failure: the exit status and the message (printed as `daemon3143: <message>`).

@@ -1,7 +1,7 @@
 //! The few system calls the tool needs beyond the library's core: name
 //! lookups and pidfds.
 
-use crate::d3143::sys::{self, RawFd};
+use daemon3143_core::sys::{self, RawFd};
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 

@@ -11,8 +11,8 @@
 //! the command's failure status. Errors on stderr are ignored: nothing is
 //! left to report them on.
 
-use crate::d3143::error::strerror;
-use crate::d3143::sys;
+use daemon3143_core::error::strerror;
+use daemon3143_core::sys;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The first errno a write to stdout failed with (0: none).

@@ -11,11 +11,11 @@
 //! exec'd. A failed exec is reported to the launcher, which exits 127 or 126.
 
 use crate::cli::Start;
-use crate::d3143::error::strerror;
-use crate::d3143::sys::{self, RawFd};
-use crate::d3143::{self, DaemonContext, Detach, ReadyMode};
 use crate::os::{self, errno};
 use crate::Fail;
+use daemon3143_core::error::strerror;
+use daemon3143_core::sys::{self, RawFd};
+use daemon3143_core::{self as d3143, DaemonContext, Detach, ReadyMode};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
@@ -244,7 +244,7 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
     // --no-detach (stdout/stderr kept unless given), except with
     // --wait-ready, which needs the detach. Elsewhere it always detaches
     // (also under init and systemd, for Type=forking).
-    let detach = !o.no_detach && (o.wait_ready || !d3143::options::supervised());
+    let detach = !o.no_detach && (o.wait_ready || !d3143::context::supervised());
     ctx.set_detach_process(if detach {
         Detach::Always
     } else {
@@ -695,7 +695,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     if let Some(m) = message {
         if ended.is_some() {
             if let Some(p) = &o.pidfile {
-                let _ = crate::d3143::remove_stale(p.as_bytes());
+                let _ = daemon3143_core::remove_stale(p.as_bytes());
             }
         }
         let after = if ended.is_some() {
@@ -714,7 +714,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     }
     if ended.is_some() || os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
-            let _ = crate::d3143::remove_stale(p.as_bytes());
+            let _ = daemon3143_core::remove_stale(p.as_bytes());
         }
         let how = if how.is_empty() {
             "exited".to_string()

@@ -4,10 +4,10 @@
 //! the error returns from `open()`. Then the detach: between `fork()` and
 //! readiness only async-signal-safe work, on data prepared before forking.
 
+use super::context::{report_ready, Channel, DaemonContext, ReadyMode, State};
 use super::error::{show, strerror, Error, Result};
 use super::fds::{self, FdPlan};
 use super::notify::Notifier;
-use super::options::{report_ready, Channel, DaemonContext, ReadyMode, State};
 use super::prelude::*;
 use super::privileges::{self, Target};
 use super::readiness::{self, Failure, Launch, Outcome, PidSlot, Step};

@@ -5,10 +5,10 @@
 //! away or anyone who could write the file may have got wrong.
 
 use crate::cli::{signal_name, Stop};
-use crate::d3143::error::strerror;
-use crate::d3143::{self, sys, Holder};
 use crate::os;
 use crate::Fail;
+use daemon3143_core::error::strerror;
+use daemon3143_core::{self as d3143, sys, Holder};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
