@@ -1,7 +1,7 @@
 //! DaemonContext's options: PEP 3143's defaults, and setters that validate at
 //! once, so that nothing a setter could have refused fails later.
 
-use super::error::{show, Error, Result};
+use super::error::{show, Error, Kind, Result};
 use super::notify::Notifier;
 use super::path;
 use super::pidfile::PidFile;
@@ -242,7 +242,8 @@ impl DaemonContext {
             Err(Error::new(
                 libc::EALREADY,
                 format!("{what}: the context was already opened; options can no longer change"),
-            ))
+            )
+            .with_kind(Kind::AlreadyOpen))
         }
     }
 

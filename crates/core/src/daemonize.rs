@@ -5,7 +5,7 @@
 //! readiness only async-signal-safe work, on data prepared before forking.
 
 use super::context::{report_ready, Channel, DaemonContext, ReadyMode, State};
-use super::error::{show, strerror, Error, Result};
+use super::error::{show, strerror, Error, Kind, Result};
 use super::fds::{self, FdPlan};
 use super::notify::Notifier;
 use super::prelude::*;
@@ -49,7 +49,8 @@ pub fn open(ctx: &mut DaemonContext) -> Result<()> {
             return Err(Error::new(
                 libc::EALREADY,
                 "open: the context was closed; a process is daemonized once",
-            ))
+            )
+            .with_kind(Kind::AlreadyOpen))
         }
         State::New => {}
     }
@@ -57,7 +58,8 @@ pub fn open(ctx: &mut DaemonContext) -> Result<()> {
         return Err(Error::new(
             libc::EALREADY,
             "open: this process was already daemonized by another context",
-        ));
+        )
+        .with_kind(Kind::AlreadyOpen));
     }
     // systemd's socket (`NOTIFY_SOCKET`, when set and usable), read once,
     // before any chroot: told of readiness, and of every failure from here
@@ -123,12 +125,14 @@ fn refuse_other_threads() -> Result<()> {
                 "open: {} other threads are running; daemonize before starting threads",
                 n - 1
             ),
-        )),
+        )
+        .with_kind(Kind::ThreadsRunning)),
         None => Err(Error::new(
             libc::EBUSY,
             "open: other threads may be running (the address space is shared and /proc/self/task \
              cannot tell); daemonize before starting threads",
-        )),
+        )
+        .with_kind(Kind::ThreadsRunning)),
     }
 }
 

@@ -6,11 +6,33 @@ use alloc::string::String;
 use core::fmt;
 
 /// A failure: the errno a C caller sees and a message naming the path, fd,
-/// signal, step or pid involved.
+/// signal, step or pid involved, and what kind of refusal it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     errno: i32,
     message: String,
+    kind: Kind,
+}
+
+/// The refusals a caller may want to tell apart from a failing system call
+/// (the safe Rust crate's `ErrorKind`; the C API has only the errno).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A failing system call, or anything not below.
+    Io,
+    /// The pidfile's lock is held by another process: the pid `/proc`
+    /// proved to hold it, when one is known (`EEXIST`).
+    AlreadyRunning(Option<i32>),
+    /// Other threads are running (`EBUSY`).
+    ThreadsRunning,
+    /// The context is open or closed already, or another context
+    /// daemonized this process (`EALREADY`).
+    AlreadyOpen,
+    /// The privilege drop could be undone, or left ids or capabilities
+    /// behind (`EPERM`).
+    PrivilegesRecoverable,
+    /// An option's value was refused (`EINVAL`, `EBADF`, ...).
+    InvalidOption,
 }
 
 impl Error {
@@ -19,7 +41,19 @@ impl Error {
         Error {
             errno,
             message: message.into(),
+            kind: Kind::Io,
         }
+    }
+
+    /// The same failure, of this kind.
+    pub fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What kind of refusal this is ([`Kind::Io`] unless set).
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// A failed system call: `what` is the context, the errno's text is appended.

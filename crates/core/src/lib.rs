@@ -40,7 +40,7 @@ pub mod sys;
 
 pub use context::{DaemonContext, Detach, ReadyMode};
 pub use daemonize::open;
-pub use error::{Error, Result};
+pub use error::{Error, Kind, Result};
 pub use notify::notify;
 pub use pidfile::{holder, inspect, remove_stale, Holder, PidFile};
 pub use signals::{terminate, SignalAction};

@@ -16,7 +16,7 @@
 
 use super::asbuf::pid_line;
 use super::dir;
-use super::error::{show, Error, Result};
+use super::error::{show, Error, Kind, Result};
 use super::holders::{self, Lock, Proof};
 use super::path;
 use super::prelude::*;
@@ -493,19 +493,20 @@ impl PidFile {
         holder: Holder,
     ) -> Result<Option<SlotId>> {
         let name = self.name();
-        let refuse = |who: String| {
+        let refuse = |who: String, pid: Option<libc::pid_t>| {
             Err(Error::new(
                 libc::EEXIST,
                 format!("pidfile {name}: already held by another process ({who})"),
-            ))
+            )
+            .with_kind(Kind::AlreadyRunning(pid)))
         };
         match holder {
             Holder::None => Ok(None),
-            Holder::Pid(pid) => refuse(format!("pid {pid}")),
+            Holder::Pid(pid) => refuse(format!("pid {pid}"), Some(pid)),
             Holder::Unverified { named, errno } => refuse(format!(
                 "the file names pid {named}; /proc cannot confirm it: {}",
                 super::error::strerror(errno)
-            )),
+            ), None),
             Holder::Other { named, holders } => {
                 if may_take_over(place, st, &holders) {
                     return self.take_over(guard, place, st);
@@ -514,7 +515,7 @@ impl PidFile {
                     Some(p) => format!("; the file names pid {p}, which does not hold it"),
                     None => String::new(),
                 };
-                refuse(format!("{}{named}", who(&holders)))
+                refuse(format!("{}{named}", who(&holders)), None)
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Resolving the target ids before the chroot, and the verified drop.
 
-use super::error::{strerror, Error, Result};
+use super::error::{strerror, Error, Kind, Result};
 use super::prelude::*;
 
 /// The ids `open()` switches to, resolved before the chroot.
@@ -313,7 +313,8 @@ fn verify(t: &Target) -> Result<()> {
                 "dropping privileges: ids are uid {u:?} gid {g:?} after the drop, not {} and {}",
                 t.uid, t.gid
             ),
-        ));
+        )
+        .with_kind(Kind::PrivilegesRecoverable));
     }
     if t.uid == 0 {
         // Root keeps root's capabilities: nothing to regain.
@@ -329,7 +330,8 @@ fn verify(t: &Target) -> Result<()> {
                      (permitted {:#x}, effective {:#x}, inheritable {:#x}, ambient {:#x})",
                     t.uid, c.permitted, c.effective, c.inheritable, c.ambient
                 ),
-            ))
+            )
+            .with_kind(Kind::PrivilegesRecoverable))
         }
         Err(e) => {
             return Err(Error::new(
@@ -365,5 +367,6 @@ fn verify(t: &Target) -> Result<()> {
             "dropping privileges: the drop to uid {} could be undone ({how})",
             t.uid
         ),
-    ))
+    )
+    .with_kind(Kind::PrivilegesRecoverable))
 }
