@@ -503,10 +503,13 @@ impl PidFile {
         match holder {
             Holder::None => Ok(None),
             Holder::Pid(pid) => refuse(format!("pid {pid}"), Some(pid)),
-            Holder::Unverified { named, errno } => refuse(format!(
-                "the file names pid {named}; /proc cannot confirm it: {}",
-                super::error::strerror(errno)
-            ), None),
+            Holder::Unverified { named, errno } => refuse(
+                format!(
+                    "the file names pid {named}; /proc cannot confirm it: {}",
+                    super::error::strerror(errno)
+                ),
+                None,
+            ),
             Holder::Other { named, holders } => {
                 if may_take_over(place, st, &holders) {
                     return self.take_over(guard, place, st);
