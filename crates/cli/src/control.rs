@@ -1,16 +1,15 @@
 //! `daemon3143 status` and `daemon3143 stop`: the pidfile's lock decides
 //! who runs. A pid is reported, and signalled, only when `/proc` proves that
-//! process holds the lock on the file (the library's `inspect()`): the pid
+//! process holds the lock on the file ([`PidFile::inspect`]): the pid
 //! written in the file is a claim, which a stale file, a program that forked
 //! away or anyone who could write the file may have got wrong.
 
 use crate::cli::{signal_name, Stop};
-use crate::os;
+use crate::os::{self, strerror};
 use crate::Fail;
-use daemon3143_core::error::strerror;
-use daemon3143_core::{self as d3143, sys, Holder};
+use daemon3143::{Holder, PidFile};
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 /// LSB init-script status codes.
@@ -29,7 +28,7 @@ fn show(p: &OsStr) -> String {
 /// Whether something exists at the path (not following a final symlink);
 /// an error other than "no such file" is reported as such.
 fn exists(path: &OsStr) -> Result<bool, String> {
-    match sys::lstat(&os::cstring(path)) {
+    match os::lstat(&os::cstring(path)) {
         Ok(_) => Ok(true),
         Err(libc::ENOENT) => Ok(false),
         Err(e) => Err(format!(
@@ -41,7 +40,7 @@ fn exists(path: &OsStr) -> Result<bool, String> {
 }
 
 /// "the pid it names (N)" / "no valid pid" for messages.
-fn named_text(named: Option<libc::pid_t>) -> String {
+fn named_text(named: Option<u32>) -> String {
     match named {
         Some(p) => format!("not by pid {p}, which it names"),
         None => "and it names no valid pid".to_string(),
@@ -49,12 +48,31 @@ fn named_text(named: Option<libc::pid_t>) -> String {
 }
 
 /// "pid 12 (sleep), pid 13 (sh)" or a word on why none is shown.
-fn holders_text(holders: &[libc::pid_t]) -> String {
+fn holders_text(holders: &[u32]) -> String {
     if holders.is_empty() {
         "a process /proc does not show to this user".to_string()
     } else {
-        d3143::holders::describe(holders)
+        describe(holders)
     }
+}
+
+/// "pid 12 (sleep), pid 13 (sh)": each pid with its command name
+/// (`/proc/<pid>/comm`) when it can be read.
+fn describe(pids: &[u32]) -> String {
+    let mut out = String::new();
+    for (i, &p) in pids.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&format!("pid {p}"));
+        if let Ok(comm) = std::fs::read(format!("/proc/{p}/comm")) {
+            out.push_str(&format!(
+                " ({})",
+                String::from_utf8_lossy(comm.trim_ascii_end())
+            ));
+        }
+    }
+    out
 }
 
 /// `status`: prints the pid and exits 0 when the process the pidfile names
@@ -63,7 +81,7 @@ fn holders_text(holders: &[libc::pid_t]) -> String {
 /// running: 1 (stale pidfile left) or 3 (no pidfile); 4 when it cannot tell.
 pub fn status(pidfile: &OsStr) -> i32 {
     let name = show(pidfile);
-    match d3143::inspect(pidfile.as_bytes()) {
+    match PidFile::inspect(pidfile) {
         Ok(Holder::Pid(pid)) => {
             outln!("{pid}");
             RUNNING
@@ -98,6 +116,11 @@ pub fn status(pidfile: &OsStr) -> i32 {
                 UNKNOWN
             }
         },
+        // A kind of holder this tool does not know: it cannot tell.
+        Ok(other) => {
+            errln!("daemon3143: status: pidfile {name}: {other:?}");
+            UNKNOWN
+        }
         Err(e) => {
             errln!("daemon3143: status: {}", e.message());
             UNKNOWN
@@ -107,7 +130,7 @@ pub fn status(pidfile: &OsStr) -> i32 {
 
 /// The proven holder, or why there is none to signal.
 enum Target {
-    Pid(libc::pid_t),
+    Pid(u32),
     /// Nobody holds the lock.
     Nobody,
 }
@@ -116,7 +139,7 @@ enum Target {
 /// lock held by another process than the one named, 1 otherwise).
 fn target(s: &Stop) -> Result<Target, Fail> {
     let name = show(&s.pidfile);
-    match d3143::inspect(s.pidfile.as_bytes()) {
+    match PidFile::inspect(&s.pidfile) {
         Ok(Holder::Pid(pid)) => Ok(Target::Pid(pid)),
         Ok(Holder::None) => Ok(Target::Nobody),
         Ok(Holder::Other { named, holders }) => Err(Fail::new(
@@ -134,6 +157,10 @@ fn target(s: &Stop) -> Result<Target, Fail> {
                  the lock ({}); nothing signalled",
                 strerror(errno)
             ),
+        )),
+        Ok(other) => Err(Fail::new(
+            1,
+            format!("stop: pidfile {name}: {other:?}; nothing signalled"),
         )),
         Err(e) => Err(Fail::new(1, format!("stop: {}", e.message()))),
     }
@@ -174,12 +201,10 @@ pub fn stop(s: &Stop) -> Result<i32, Fail> {
             ))
         }
     };
-    let result = signal_and_wait(s, &name, pid, pidfd);
-    sys::close(pidfd);
-    result
+    signal_and_wait(s, &name, pid, pidfd.as_fd())
 }
 
-fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result<i32, Fail> {
+fn signal_and_wait(s: &Stop, name: &str, pid: u32, pidfd: BorrowedFd<'_>) -> Result<i32, Fail> {
     // The pidfd refers to whatever process had `pid` when it was opened:
     // prove again that this pid holds the lock, so a pid reused in between
     // is never signalled.
@@ -226,7 +251,7 @@ fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result
         ));
     }
     remove_stale(&s.pidfile, pid);
-    match d3143::inspect(s.pidfile.as_bytes()) {
+    match PidFile::inspect(&s.pidfile) {
         Ok(Holder::None) | Err(_) => {}
         Ok(Holder::Pid(p)) => errln!(
             "daemon3143: stop: pid {pid} exited, but pidfile {name} is held again (by pid {p})"
@@ -238,6 +263,9 @@ fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result
         Ok(Holder::Unverified { named, .. }) => errln!(
             "daemon3143: stop: pid {pid} exited, but pidfile {name} is locked again (it names pid {named})"
         ),
+        Ok(other) => errln!(
+            "daemon3143: stop: pid {pid} exited, but pidfile {name} is locked again ({other:?})"
+        ),
     }
     Ok(0)
 }
@@ -245,8 +273,8 @@ fn signal_and_wait(s: &Stop, name: &str, pid: libc::pid_t, pidfd: i32) -> Result
 /// PROGRAM could not remove its pidfile (it does not know it): remove it
 /// now that its lock is free. A lock still held (a child that inherited the
 /// fd) leaves it in place; a failure is reported as a warning.
-fn remove_stale(pidfile: &OsStr, pid: libc::pid_t) {
-    if let Err(e) = d3143::remove_stale(pidfile.as_bytes()) {
+fn remove_stale(pidfile: &OsStr, pid: u32) {
+    if let Err(e) = PidFile::remove_stale(pidfile) {
         errln!(
             "daemon3143: stop: pid {pid} exited, but the stale pidfile stays: {}",
             e.message()

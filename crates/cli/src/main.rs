@@ -1,16 +1,14 @@
-//! daemon3143(1): runs any program as a correct daemon, built on the
-//! library's own DaemonContext and PidFile; `status` and `stop` act on the
-//! pidfile's lock. See man/daemon3143.1.
+//! daemon3143(1): runs any program as a correct daemon; `status` and `stop`
+//! act on the pidfile's lock. See man/daemon3143.1.
 //!
-//! The tool compiles the library's core from its sources (`d3143`): the
-//! library itself is a C library only, built `#![no_std]` for release, which
-//! a std program cannot link as a Rust crate.
+//! The tool is built on the public API of the `daemon3143` crate (its
+//! `DaemonContext` builder, `Daemon`, `PidFile`, `notify` and `supervised`),
+//! the same engine as the C library; os.rs has the few system calls it
+//! makes itself.
 
 // The tool's output goes through out.rs (a failed write is handled, not a
 // panic): the print macros are not used.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
-
-extern crate alloc;
 
 #[macro_use]
 mod out;
@@ -28,7 +26,7 @@ pub struct Fail {
     /// The errno sent to `NOTIFY_SOCKET` as `ERRNO=` (0: none known, sent as
     /// `ECANCELED`).
     pub errno: i32,
-    /// `NOTIFY_SOCKET` was told already (by the library's `open()`).
+    /// `NOTIFY_SOCKET` was told already (by `DaemonContext::open`).
     pub told: bool,
 }
 

@@ -11,8 +11,7 @@
 //! the command's failure status. Errors on stderr are ignored: nothing is
 //! left to report them on.
 
-use daemon3143_core::error::strerror;
-use daemon3143_core::sys;
+use crate::os::{strerror, write_all};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The first errno a write to stdout failed with (0: none).
@@ -37,14 +36,14 @@ pub fn stdout(s: &str) {
     if STDOUT_ERROR.load(Ordering::Relaxed) != 0 {
         return;
     }
-    if let Err(e) = sys::write_all(1, s.as_bytes()) {
+    if let Err(e) = write_all(1, s.as_bytes()) {
         STDOUT_ERROR.store(e, Ordering::Relaxed);
     }
 }
 
 /// Writes `s` to stderr; a failure is ignored.
 pub fn stderr(s: &str) {
-    let _ = sys::write_all(2, s.as_bytes());
+    let _ = write_all(2, s.as_bytes());
 }
 
 /// The exit status of a command that exits with `code` (`failed`: its status

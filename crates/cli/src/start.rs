@@ -2,22 +2,26 @@
 //! MANUAL readiness mode, then PROGRAM exec'd in the daemon.
 //!
 //! Order: names are resolved first (nothing is touched when one is unknown);
-//! then the context is built (its setters validate), the --stdout/--stderr
-//! files are opened (never truncated yet), and `open()` runs the library's
-//! steps: pidfile, chroot, umask, privileges, detach, fds, streams. In the
-//! daemon the files are truncated, the pidfile's locked fd loses FD_CLOEXEC
+//! then the options the library checks are checked (nothing is touched when
+//! one is refused), the --stdout/--stderr files are opened (never truncated
+//! yet), the context is built, and `open()` runs the library's steps:
+//! pidfile, chroot, umask, privileges, detach, fds, streams. In the daemon
+//! the files are truncated, the pidfile's locked fd loses FD_CLOEXEC
 //! (PROGRAM inherits the lock), `notify_exec()` tells the launcher that EOF
 //! on its close-on-exec channel means the exec succeeded, and PROGRAM is
 //! exec'd. A failed exec is reported to the launcher, which exits 127 or 126.
 
 use crate::cli::Start;
-use crate::os::{self, errno};
+use crate::os::{self, errno, strerror};
 use crate::Fail;
-use daemon3143_core::error::strerror;
-use daemon3143_core::sys::{self, RawFd};
-use daemon3143_core::{self as d3143, DaemonContext, Detach, ReadyMode};
+use daemon3143::{
+    Daemon, DaemonContext, DaemonContextBuilder, Detach, Group, Readiness, Stdio, User,
+};
 use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 
 /// The environment variable naming the readiness fd (--wait-ready).
 pub const NOTIFY_FD: &str = "NOTIFY_FD";
@@ -30,14 +34,15 @@ pub const PIDFILE_FD: &str = "D3143_PIDFILE_FD";
 struct Exec {
     argv: Vec<CString>,
     env: Vec<(OsString, OsString)>,
-    /// Files to truncate once the start succeeded, with their option name.
+    /// The daemon's fds (1, 2) whose files are truncated once the start
+    /// succeeded, with their option and file.
     truncate: Vec<(RawFd, String)>,
     keep_fds: Vec<RawFd>,
     /// --wait-ready: the pipe's write end, handed to PROGRAM.
-    ready_w: Option<RawFd>,
+    ready_w: Option<OwnedFd>,
     /// --no-detach: a close-on-exec duplicate of the original stderr, where
     /// failures after `open()` are reported (there is no launcher then).
-    report: Option<RawFd>,
+    report: Option<OwnedFd>,
     /// SIGTERM was ignored when daemon3143 started: PROGRAM gets it ignored
     /// too (the library's TERMINATE handles it until the exec).
     term_ignored: bool,
@@ -83,8 +88,8 @@ fn resolve_id(
         }
     }
     let s = value.to_string_lossy();
-    match s.parse::<u32>() {
-        Ok(id) if id != u32::MAX && s.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+    match os::decimal(&s) {
+        Some(id) if id != u32::MAX => Ok(id),
         _ => Err(fail1(format!("--{what} {s}: no such {what}"))),
     }
 }
@@ -129,30 +134,31 @@ fn open_output(
     append: bool,
     umask: libc::mode_t,
     owners: [libc::uid_t; 2],
-) -> Result<(RawFd, libc::stat), Fail> {
-    let c = os::cstring(path);
+) -> Result<(File, libc::stat), Fail> {
     let name = show(path);
     let refuse = |why: String| fail1(format!("{opt} {name}: {why}: refused"));
-    let mut flags = libc::O_WRONLY
-        | libc::O_CREAT
-        | libc::O_NOFOLLOW
-        | libc::O_NONBLOCK
-        | libc::O_NOCTTY
-        | libc::O_CLOEXEC;
-    if append {
-        flags |= libc::O_APPEND;
-    }
+    let mut options = std::fs::OpenOptions::new();
+    // O_WRONLY | O_CREAT (| O_APPEND), O_CLOEXEC (std's), mode 0666.
+    options
+        .write(true)
+        .create(true)
+        .append(append)
+        .mode(0o666)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
     // SAFETY: umask cannot fail; the old mask is put back right after.
     let old = unsafe { libc::umask(umask) };
-    let fd = sys::open(&c, flags, 0o666).and_then(sys::above_stdio);
+    let file = options
+        .open(path)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        .and_then(|f| os::above_stdio(f.into()));
     // SAFETY: as above.
     unsafe { libc::umask(old) };
-    let fd = match fd {
-        Ok(fd) => fd,
+    let file = match file {
+        Ok(fd) => File::from(fd),
         // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a FIFO with no reader, or a
         // device that is not there (O_NONBLOCK). Say what is in the way.
         Err(e @ (libc::ELOOP | libc::ENXIO | libc::EWOULDBLOCK)) => {
-            return Err(match sys::lstat(&c) {
+            return Err(match os::lstat(&os::cstring(path)) {
                 Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
                     refuse(not_regular(st.st_mode))
                 }
@@ -161,49 +167,39 @@ fn open_output(
         }
         Err(e) => return Err(fail1(format!("{opt} {name}: {}", strerror(e)))),
     };
-    let checked = (|| {
-        let st =
-            sys::fstat(fd).map_err(|e| fail1(format!("{opt} {name}: fstat: {}", strerror(e))))?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG && !is_dev_null(&st) {
-            return Err(refuse(not_regular(st.st_mode)));
-        }
-        if st.st_uid != 0 && !owners.contains(&st.st_uid) {
-            let mut allowed = String::from("root");
-            for (i, &u) in owners.iter().enumerate() {
-                if u != 0 && !owners[..i].contains(&u) {
-                    allowed.push_str(&format!(" or uid {u}"));
-                }
-            }
-            return Err(refuse(format!(
-                "owned by uid {}, not by {allowed}",
-                st.st_uid
-            )));
-        }
-        if st.st_nlink > 1 {
-            return Err(refuse(format!(
-                "has {} hard links (a link to a file elsewhere?)",
-                st.st_nlink
-            )));
-        }
-        // PROGRAM gets an ordinary blocking fd.
-        // SAFETY: F_GETFL/F_SETFL take an int argument only.
-        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        // SAFETY: as above.
-        if fl < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) } < 0 {
-            return Err(fail1(format!(
-                "{opt} {name}: clearing O_NONBLOCK on fd {fd}: {}",
-                strerror(errno())
-            )));
-        }
-        Ok(st)
-    })();
-    match checked {
-        Ok(st) => Ok((fd, st)),
-        Err(f) => {
-            sys::close(fd);
-            Err(f)
-        }
+    // A refused file is closed (`file` dropped) and left as it was.
+    let st = os::fstat(file.as_fd())
+        .map_err(|e| fail1(format!("{opt} {name}: fstat: {}", strerror(e))))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG && !is_dev_null(&st) {
+        return Err(refuse(not_regular(st.st_mode)));
     }
+    if st.st_uid != 0 && !owners.contains(&st.st_uid) {
+        let mut allowed = String::from("root");
+        for (i, &u) in owners.iter().enumerate() {
+            if u != 0 && !owners[..i].contains(&u) {
+                allowed.push_str(&format!(" or uid {u}"));
+            }
+        }
+        return Err(refuse(format!(
+            "owned by uid {}, not by {allowed}",
+            st.st_uid
+        )));
+    }
+    if st.st_nlink > 1 {
+        return Err(refuse(format!(
+            "has {} hard links (a link to a file elsewhere?)",
+            st.st_nlink
+        )));
+    }
+    // PROGRAM gets an ordinary blocking fd.
+    if let Err(e) = os::set_blocking(file.as_fd()) {
+        return Err(fail1(format!(
+            "{opt} {name}: clearing O_NONBLOCK on fd {}: {}",
+            file.as_raw_fd(),
+            strerror(e)
+        )));
+    }
+    Ok((file, st))
 }
 
 /// Starts PROGRAM; returns only on failure. A failure is also told to
@@ -214,14 +210,93 @@ pub fn run(o: &Start) -> Fail {
         Ok(never) => match never {},
         Err(f) => {
             if !f.told {
-                d3143::notify::notify_failure(f.errno, f.message.as_bytes());
+                let _ = daemon3143::notify(&failure_state(f.errno, &f.message));
             }
             f
         }
     }
 }
 
+/// What `$NOTIFY_SOCKET` is told of a failure, as the library tells it:
+/// `STATUS=<message>` (newlines become spaces: each line of the datagram is
+/// one assignment) and `ERRNO=<errno>` (`ECANCELED` when none is known).
+fn failure_state(errno: i32, message: &str) -> String {
+    let errno = if errno > 0 { errno } else { libc::ECANCELED };
+    format!("STATUS={}\nERRNO={errno}", message.replace('\n', " "))
+}
+
 enum Never {}
+
+/// A failure of the library, with its errno.
+fn lib(e: daemon3143::Error) -> Fail {
+    fail1(e.message()).with_errno(e.raw_os_error().unwrap_or(0))
+}
+
+/// --user and --group as the tool takes them: the ids given; --user alone
+/// also gives the user's primary group, except for the caller's own uid,
+/// which keeps the caller's gid (the library's rule for a uid with no gid:
+/// the builder would take the primary group for any uid).
+fn ids(b: DaemonContextBuilder, uid: Option<u32>, gid: Option<u32>) -> DaemonContextBuilder {
+    let (my_uid, my_gid) = os::real_ids();
+    let gid = gid.or_else(|| (uid == Some(my_uid)).then_some(my_gid));
+    let b = match uid {
+        Some(uid) => b.user(User::Id(uid)),
+        None => b,
+    };
+    match gid {
+        Some(gid) => b.group(Group::Id(gid)),
+        None => b,
+    }
+}
+
+/// A --keep-fd, checked open by `check_options`.
+fn kept(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: `check_options` made sure the fd is open, and the tool never
+    // closes it: it stays open until PROGRAM is exec'd (or the tool exits).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Checks the options the library refuses values of, in the order the tool
+/// always checked them (chroot, --chdir, the ids, --keep-fd, the pidfile),
+/// before any file is opened: a refused value leaves nothing behind. Each is
+/// built into a context of its own, so that the message says which option
+/// it was.
+fn check_options(o: &Start, uid: Option<u32>, gid: Option<u32>) -> Result<(), Fail> {
+    let check = |b: DaemonContextBuilder| b.build().map(drop).map_err(lib);
+    if let Some(dir) = &o.chroot {
+        check(DaemonContext::builder().chroot(dir))?;
+    }
+    if let Some(dir) = &o.chdir {
+        check(DaemonContext::builder().working_directory(dir)).map_err(|f| Fail {
+            message: format!("--chdir: {}", f.message),
+            ..f
+        })?;
+    }
+    if uid.is_some() || gid.is_some() {
+        check(ids(DaemonContext::builder(), uid, gid))?;
+    }
+    for &fd in &o.keep_fds {
+        if !os::fd_is_open(fd) {
+            return Err(fail1(format!(
+                "--keep-fd {fd}: files_preserve: fd {fd} is not open"
+            ))
+            .with_errno(libc::EBADF));
+        }
+    }
+    if let Some(p) = &o.pidfile {
+        check(DaemonContext::builder().pidfile(p))?;
+    }
+    Ok(())
+}
+
+/// Sets the daemon's fd 1 or 2.
+fn stream(b: DaemonContextBuilder, fd: RawFd, to: Stdio) -> DaemonContextBuilder {
+    if fd == 1 {
+        b.stdout(to)
+    } else {
+        b.stderr(to)
+    }
+}
 
 fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
     // 1. Names, before anything else.
@@ -234,52 +309,43 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
         None => None,
     };
 
-    // 2. The context; its setters validate at once.
-    let lib = |e: d3143::Error| fail1(e.message().to_string()).with_errno(e.errno());
-    let mut ctx = DaemonContext::new();
-    ctx.set_ready_mode(ReadyMode::Manual).map_err(lib)?;
+    // 2. The options, checked before anything is opened.
+    check_options(o, uid, gid)?;
     // As the library's AUTO: under a supervisor that expects its child in
     // the foreground (runsv, s6-supervise, supervise, supervisord,
     // systemd --user; see `supervised`) daemon3143 does not detach, as with
     // --no-detach (stdout/stderr kept unless given), except with
     // --wait-ready, which needs the detach. Elsewhere it always detaches
     // (also under init and systemd, for Type=forking).
-    let detach = !o.no_detach && (o.wait_ready || !d3143::context::supervised());
-    ctx.set_detach_process(if detach {
-        Detach::Always
-    } else {
-        Detach::Never
-    })
-    .map_err(lib)?;
-    // PROGRAM gets the job-control dispositions daemon3143 was started with
-    // (the library would ignore them); SIGTERM stays TERMINATE until the exec
-    // resets it to the default.
-    for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
-        ctx.set_signal(sig, None).map_err(lib)?;
-    }
+    let detach = !o.no_detach && (o.wait_ready || !daemon3143::supervised());
     let umask = o.umask.unwrap_or_else(os::current_umask);
-    ctx.set_umask(umask).map_err(lib)?;
+    let mut b = DaemonContext::builder()
+        .readiness(Readiness::Manual)
+        .detach(if detach {
+            Detach::Always
+        } else {
+            Detach::Never
+        })
+        // PROGRAM gets the job-control dispositions daemon3143 was started
+        // with (the library would ignore them); SIGTERM stays TERMINATE until
+        // the exec resets it to the default.
+        .unmap_signal(libc::SIGTSTP)
+        .unmap_signal(libc::SIGTTIN)
+        .unmap_signal(libc::SIGTTOU)
+        .umask(umask)
+        .initgroups(o.initgroups);
     if let Some(dir) = &o.chroot {
-        ctx.set_chroot_directory(Some(dir.as_bytes()))
-            .map_err(lib)?;
+        b = b.chroot(dir);
     }
     if let Some(dir) = &o.chdir {
-        ctx.set_working_directory(dir.as_bytes())
-            .map_err(|e| lib(e.context("--chdir")))?;
+        b = b.working_directory(dir);
     }
-    if let Some(uid) = uid {
-        ctx.set_uid(uid).map_err(lib)?;
-    }
-    if let Some(gid) = gid {
-        ctx.set_gid(gid).map_err(lib)?;
-    }
-    ctx.set_initgroups(o.initgroups).map_err(lib)?;
+    b = ids(b, uid, gid);
     for &fd in &o.keep_fds {
-        ctx.preserve_fd(fd)
-            .map_err(|e| lib(e.context(format!("--keep-fd {fd}"))))?;
+        b = b.preserve(kept(fd));
     }
     if let Some(p) = &o.pidfile {
-        ctx.set_pidfile(Some(p.as_bytes())).map_err(lib)?;
+        b = b.pidfile(p);
     }
 
     // 3. PROGRAM's argv. A relative path with a slash is taken from the
@@ -297,60 +363,77 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
     let mut report = None;
     if !detach {
         for fd in [1, 2] {
-            if sys::fd_is_open(fd) {
-                ctx.set_stream(fd as usize, Some(fd)).map_err(lib)?;
+            if os::fd_is_open(fd) {
+                b = stream(b, fd, Stdio::Keep);
             }
         }
-        report = sys::dup_cloexec(2, 3).ok();
-        if let Some(fd) = report {
-            ctx.preserve_fd(fd).map_err(lib)?;
+        report = std::io::stderr().as_fd().try_clone_to_owned().ok();
+        if let Some(fd) = &report {
+            b = b.preserve(fd);
         }
     }
     let mut truncate = Vec::new();
     // The owners a log file may have besides root: PROGRAM's uid and the
     // invoking (effective) uid, whose rights open it.
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = os::euid();
     let owners = [me, uid.unwrap_or(me)];
-    let mut stdout_file: Option<(RawFd, libc::stat)> = None;
+    let mut outputs: Vec<(RawFd, File, libc::stat)> = Vec::new();
     for (which, opt, path) in [(1, "--stdout", &o.stdout), (2, "--stderr", &o.stderr)] {
         let Some(path) = path else { continue };
-        let (mut fd, st) = open_output(opt, path, o.append, umask, owners)?;
+        let (mut file, st) = open_output(opt, path, o.append, umask, owners)?;
         // The same file twice: one open file description, so the two streams
         // share one offset instead of overwriting each other.
-        if let Some((fd1, st1)) = stdout_file {
-            if (st1.st_dev, st1.st_ino) == (st.st_dev, st.st_ino) {
-                sys::close(fd);
-                fd = fd1;
-            }
-        }
-        ctx.set_stream(which, Some(fd)).map_err(lib)?;
+        let shared = outputs
+            .iter()
+            .find(|(_, _, st1)| (st1.st_dev, st1.st_ino) == (st.st_dev, st.st_ino))
+            .map(|(_, file1, _)| {
+                file1.try_clone().map_err(|e| {
+                    let e = e.raw_os_error().unwrap_or(libc::EMFILE);
+                    fail1(format!(
+                        "stderr: duplicating fd {}: {}",
+                        file1.as_raw_fd(),
+                        strerror(e)
+                    ))
+                    .with_errno(e)
+                })
+            })
+            .transpose()?;
         // Only regular files (and /dev/null) get here: truncated in the
-        // daemon, once the start succeeded.
+        // daemon (through its fd 1 or 2), once the start succeeded.
         let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-        if !o.append && regular && !truncate.iter().any(|&(f, _)| f == fd) {
-            truncate.push((fd, format!("{opt} {}", show(path))));
+        if !o.append && regular && shared.is_none() {
+            truncate.push((which, format!("{opt} {}", show(path))));
         }
-        if which == 1 {
-            stdout_file = Some((fd, st));
+        if let Some(f) = shared {
+            file = f;
         }
+        outputs.push((which, file, st));
+    }
+    for (which, file, _) in outputs {
+        b = stream(b, which, Stdio::File(file));
     }
 
     // 5. --wait-ready: a pipe whose write end PROGRAM inherits.
     let ready = if o.wait_ready {
-        let (r, w) = pipe().map_err(|e| fail1(format!("--wait-ready: pipe: {}", strerror(e))))?;
-        ctx.preserve_fd(w).map_err(lib)?;
+        let (r, w) =
+            os::pipe().map_err(|e| fail1(format!("--wait-ready: pipe: {}", strerror(e))))?;
+        b = b.preserve(&w);
         Some((r, w))
     } else {
         None
     };
+    if detach {
+        b = b.exec_name(&o.command[0]);
+    }
+    let ctx = b.build().map_err(lib)?;
 
-    let exec = Exec {
+    let (ready_r, ready_w) = ready.unzip();
+    let mut exec = Exec {
         argv,
         env: o.env.clone(),
         truncate,
         keep_fds: o.keep_fds.clone(),
-        ready_w: ready.map(|(_, w)| w),
+        ready_w,
         report,
         term_ignored: ignored(libc::SIGTERM),
         chld_ignored: ignored(libc::SIGCHLD),
@@ -358,27 +441,24 @@ fn prepare_and_open(o: &Start) -> Result<Never, Fail> {
 
     // 6. Daemonize. With --wait-ready this process forks first and waits;
     // the child is the library's launcher.
-    if let Some((r, w)) = ready {
-        wait_ready_fork(r, w, o)?;
+    if let Some(r) = ready_r {
+        wait_ready_fork(r, &mut exec, o)?;
     }
     if detach {
-        ctx.set_exec_name(o.command[0].as_bytes());
         watch_the_exec(exec.chld_ignored);
     }
-    if let Err(e) = d3143::open(&mut ctx) {
-        // open() told NOTIFY_SOCKET itself.
-        let mut f = fail1(e.message().to_string()).with_errno(e.errno());
-        f.told = true;
-        if let Some(fd) = exec.report {
-            report_and_exit(fd, &f);
+    match ctx.open() {
+        Ok(daemon) => exec_program(daemon, &exec, detach),
+        Err(e) => {
+            // open() told NOTIFY_SOCKET itself.
+            let mut f = lib(e);
+            f.told = true;
+            if let Some(fd) = &exec.report {
+                report_and_exit(fd.as_raw_fd(), &f);
+            }
+            Err(f)
         }
-        return Err(f);
     }
-    exec_program(&mut ctx, &exec, detach)
-}
-
-fn pipe() -> Result<(RawFd, RawFd), i32> {
-    sys::pipe(libc::O_CLOEXEC)
 }
 
 /// Makes the launcher (this process, which `open()` turns into the one that
@@ -404,22 +484,23 @@ fn watch_the_exec(chld_ignored: bool) {
 /// (no launcher is left to do it: --no-detach).
 fn report_and_exit(fd: RawFd, f: &Fail) -> ! {
     let line = format!("daemon3143: {}\n", f.message);
-    let _ = sys::write_all(fd, line.as_bytes());
+    let _ = os::write_all(fd, line.as_bytes());
     // exit (not _exit): the pidfile this process holds is released at exit.
     std::process::exit(f.code)
 }
 
 /// In the daemon, after `open()`: the last steps, then PROGRAM.
-fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
-    let fail = |ctx: &mut DaemonContext, f: Fail| -> ! {
+fn exec_program(mut daemon: Daemon, x: &Exec, detached: bool) -> ! {
+    let fail = |daemon: &mut Daemon, f: Fail| -> ! {
+        // When detached, the launcher prints the message, removes the pidfile
+        // and exits with this status; NOTIFY_SOCKET is told here, in the
+        // daemon.
+        let status = u8::try_from(f.code).unwrap_or(1);
+        let _ = daemon.report_failure(status, Some(f.errno).filter(|&e| e > 0), &f.message);
         if detached {
-            // The launcher prints the message, removes the pidfile and exits
-            // with this status (NOTIFY_SOCKET is told here, in the daemon).
-            let _ = ctx.notify_failure_errno(f.code, f.errno, f.message.as_bytes());
-            sys::exit_now(f.code)
+            os::exit_now(f.code)
         }
-        let _ = ctx.notify_failure_errno(f.code, f.errno, f.message.as_bytes());
-        report_and_exit(x.report.unwrap_or(2), &f)
+        report_and_exit(x.report.as_ref().map_or(2, |fd| fd.as_raw_fd()), &f)
     };
     for (k, v) in &x.env {
         std::env::set_var(k, v);
@@ -428,12 +509,12 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     // before the logs are truncated: a start that fails leaves them alone.
     let prog = match find_program(&x.argv[0]) {
         Ok(p) => p,
-        Err(e) => fail(ctx, exec_failure(&x.argv[0], e)),
+        Err(e) => fail(&mut daemon, exec_failure(&x.argv[0], e)),
     };
     for (fd, what) in &x.truncate {
-        if let Err(e) = sys::ftruncate(*fd, 0) {
+        if let Err(e) = os::truncate(*fd) {
             fail(
-                ctx,
+                &mut daemon,
                 fail1(format!("truncating {what}: {}", strerror(e))).with_errno(e),
             );
         }
@@ -441,11 +522,11 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
     // The lock lives as long as PROGRAM: its fd (read-only: PROGRAM cannot
     // write the file) survives the exec, named in the environment so that
     // PROGRAM can keep it from the children it starts.
-    match ctx.pidfile().and_then(|p| p.fd()) {
+    match daemon.pidfile_fd().map(|fd| fd.as_raw_fd()) {
         Some(fd) => {
-            if let Err(e) = sys::set_cloexec(fd, false) {
+            if let Err(e) = os::keep_across_exec(fd) {
                 fail(
-                    ctx,
+                    &mut daemon,
                     fail1(format!(
                         "pidfile: keeping fd {fd} across exec: {}",
                         strerror(e)
@@ -457,21 +538,21 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
         None => std::env::remove_var(PIDFILE_FD),
     }
     for &fd in &x.keep_fds {
-        if let Err(e) = sys::set_cloexec(fd, false) {
+        if let Err(e) = os::keep_across_exec(fd) {
             fail(
-                ctx,
+                &mut daemon,
                 fail1(format!("--keep-fd {fd}: {}", strerror(e))).with_errno(e),
             );
         }
     }
-    if let Some(w) = x.ready_w {
+    if let Some(w) = x.ready_w.as_ref().map(|w| w.as_raw_fd()) {
         // The first line on the pipe is the daemon's pid, for the waiting
         // process; PROGRAM's newline follows.
-        let line = format!("{}\n", sys::getpid());
-        let r = sys::write_all(w, line.as_bytes()).and_then(|()| sys::set_cloexec(w, false));
+        let line = format!("{}\n", std::process::id());
+        let r = os::write_all(w, line.as_bytes()).and_then(|()| os::keep_across_exec(w));
         if let Err(e) = r {
             fail(
-                ctx,
+                &mut daemon,
                 fail1(format!("--wait-ready: fd {w}: {}", strerror(e))).with_errno(e),
             );
         }
@@ -489,7 +570,7 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
         // SAFETY: as above (the launcher had set SIGCHLD to the default).
         unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
-    let _ = ctx.notify_exec();
+    let _ = daemon.notify_exec();
     let mut ptrs: Vec<*const libc::c_char> = x.argv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     // SAFETY: a NUL-terminated path and a NULL-terminated argv of
@@ -504,7 +585,7 @@ fn exec_program(ctx: &mut DaemonContext, x: &Exec, detached: bool) -> ! {
         unsafe { libc::execv(sh[0], sh.as_ptr()) };
         e = errno();
     }
-    fail(ctx, exec_failure(&x.argv[0], e))
+    fail(&mut daemon, exec_failure(&x.argv[0], e))
 }
 
 /// The message and exit status (127 not found, 126 not runnable) of a
@@ -526,7 +607,7 @@ fn exec_failure(argv0: &CString, e: i32) -> Fail {
 fn find_program(argv0: &CString) -> Result<CString, i32> {
     let name = argv0.as_bytes();
     let runnable = |p: &CString| -> Result<(), i32> {
-        let st = sys::stat(p)?;
+        let st = os::stat(p)?;
         // SAFETY: a NUL-terminated path.
         let x_ok = unsafe { libc::access(p.as_ptr(), libc::X_OK) } == 0;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || !x_ok {
@@ -567,7 +648,7 @@ fn find_program(argv0: &CString) -> Result<CString, i32> {
 /// failure). This process waits for that child, then for PROGRAM's newline
 /// on the pipe, and exits: 0 when ready, 1 when PROGRAM exited or closed the
 /// fd first, the child's status when the start failed.
-fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
+fn wait_ready_fork(r: OwnedFd, x: &mut Exec, o: &Start) -> Result<(), Fail> {
     // This process waits for its child: SIGCHLD must not be ignored here
     // (the child gets the original disposition back).
     // SAFETY: all-zero is a valid sigaction; SIG_DFL with an empty mask.
@@ -577,30 +658,29 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: valid sigaction pointers.
     unsafe { libc::sigaction(libc::SIGCHLD, &dfl, &mut old) };
-    let me = sys::getpid();
+    let me = std::process::id();
     // SAFETY: single-threaded; the child goes on with ordinary code.
     let child = unsafe { libc::fork() };
     if child < 0 {
         return Err(fail1(format!("--wait-ready: fork: {}", strerror(errno()))));
     }
     if child == 0 {
-        sys::close(r);
+        drop(r);
         // SAFETY: restoring the disposition saved above.
         unsafe { libc::sigaction(libc::SIGCHLD, &old, std::ptr::null_mut()) };
         // Socket activation named this process's pid: the child is the one
         // that goes on (the library updates it again to PROGRAM's pid). Read
         // as the library reads it: not at all in a setuid program.
-        if sys::getenv(c"LISTEN_PID").and_then(|p| sys::parse_decimal(p.trim_ascii()))
-            == Some(me.into())
-        {
-            std::env::set_var("LISTEN_PID", sys::getpid().to_string());
+        let named = os::secure_var("LISTEN_PID");
+        if named.and_then(|p| os::decimal(p.to_str()?.trim_ascii())) == Some(me) {
+            std::env::set_var("LISTEN_PID", std::process::id().to_string());
         }
         return Ok(());
     }
-    sys::close(w);
-    // PROGRAM becomes this process's child once its launcher exits: how it
-    // ends before it is ready can then be told (its status or signal).
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer; no memory is passed.
+    x.ready_w = None; // closed: PROGRAM's end is the only one left
+                      // PROGRAM becomes this process's child once its launcher exits: how it
+                      // ends before it is ready can then be told (its status or signal).
+                      // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer; no memory is passed.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut status = 0;
     // SAFETY: `status` is writable.
@@ -621,25 +701,25 @@ fn wait_ready_fork(r: RawFd, w: RawFd, o: &Start) -> Result<(), Fail> {
     if code != 0 {
         std::process::exit(code); // its message is on stderr already
     }
-    std::process::exit(wait_for_newline(r, o))
+    std::process::exit(wait_for_newline(r.as_fd(), o))
 }
 
 /// Reads the pipe: the daemon's pid line, then PROGRAM's newline.
-fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
+fn wait_for_newline(r: BorrowedFd<'_>, o: &Start) -> i32 {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 512];
     let pid_line = loop {
         if let Some(i) = buf.iter().position(|&b| b == b'\n') {
             break Some(i);
         }
-        match sys::read(r, &mut chunk) {
+        match os::read(r, &mut chunk) {
             Ok(0) | Err(_) => break None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     };
     let failed = |errno: i32, message: String| {
         errln!("daemon3143: {message}");
-        d3143::notify::notify_failure(errno, message.as_bytes());
+        let _ = daemon3143::notify(&failure_state(errno, &message));
         1
     };
     let Some(i) = pid_line else {
@@ -648,9 +728,11 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
             "the daemon exited before it was ready".to_string(),
         );
     };
-    let pid: libc::pid_t = std::str::from_utf8(&buf[..i])
+    // Not a pid (0 or less, or no number): taken as 0.
+    let pid: u32 = std::str::from_utf8(&buf[..i])
         .ok()
-        .and_then(|s| s.parse().ok())
+        .and_then(|s| s.parse::<libc::pid_t>().ok())
+        .and_then(|p| u32::try_from(p).ok())
         .unwrap_or(0);
     // A newline first: ready. Anything else up to a newline (or EOF): a
     // failure message from PROGRAM.
@@ -665,7 +747,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
         if rest.len() >= 1024 {
             break Some(rest);
         }
-        match sys::read(r, &mut chunk) {
+        match os::read(r, &mut chunk) {
             Ok(0) | Err(_) => break (!rest.is_empty()).then_some(rest),
             Ok(n) => rest.extend_from_slice(&chunk[..n]),
         }
@@ -695,7 +777,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     if let Some(m) = message {
         if ended.is_some() {
             if let Some(p) = &o.pidfile {
-                let _ = daemon3143_core::remove_stale(p.as_bytes());
+                let _ = daemon3143::PidFile::remove_stale(p);
             }
         }
         let after = if ended.is_some() {
@@ -714,7 +796,7 @@ fn wait_for_newline(r: RawFd, o: &Start) -> i32 {
     }
     if ended.is_some() || os::exited_within(pid, std::time::Duration::from_millis(200)) {
         if let Some(p) = &o.pidfile {
-            let _ = daemon3143_core::remove_stale(p.as_bytes());
+            let _ = daemon3143::PidFile::remove_stale(p);
         }
         let how = if how.is_empty() {
             "exited".to_string()
