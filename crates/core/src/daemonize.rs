@@ -4,14 +4,14 @@
 //! the error returns from `open()`. Then the detach: between `fork()` and
 //! readiness only async-signal-safe work, on data prepared before forking.
 
-use super::context::{report_ready, Channel, DaemonContext, ReadyMode, State};
+use super::context::{DaemonContext, ReadyMode, State};
 use super::error::{show, strerror, Error, Kind, Result};
 use super::fds::{self, FdPlan};
-use super::notify::Notifier;
+use super::pidfile::registry;
 use super::prelude::*;
 use super::privileges::{self, Target};
-use super::readiness::{self, Failure, Launch, Outcome, PidSlot, Step};
-use super::registry;
+use super::readiness::systemd::Notifier;
+use super::readiness::{self, report_ready, Channel, Failure, Launch, Outcome, PidSlot, Step};
 use super::signals::{self, Prepared};
 use super::sys::{self, RawFd};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -204,7 +204,7 @@ fn resolve_before_chroot(ctx: &mut DaemonContext, notify_fd: Option<RawFd>) -> R
     // The lock daemon3143 holds for the program it runs (its pidfile, even
     // when this program uses another one or none): closing it would make
     // that pidfile stale while the program runs.
-    keep.extend(super::holders::inherited_pidfile_fd());
+    keep.extend(super::pidfile::holders::inherited_pidfile_fd());
     if let Some((r, w)) = ctx.queue {
         keep.extend([r, w]);
     }

@@ -1,8 +1,8 @@
 //! The signal map: validation, installation, and the TERMINATE action.
 
 use super::error::{Error, Result};
+use super::pidfile::registry;
 use super::prelude::*;
-use super::registry;
 use super::sys::{self, RawFd};
 use core::sync::atomic::{AtomicI32, Ordering};
 

@@ -6,9 +6,9 @@
 //! calls only. Normal code changes it under [`lock`]; slots are published with
 //! atomics so a signal handler never sees a half-written slot.
 
-use super::asbuf::pid_line;
-use super::prelude::*;
-use super::sys::{self, RawFd};
+use crate::asbuf::pid_line;
+use crate::prelude::*;
+use crate::sys::{self, RawFd};
 use core::cell::UnsafeCell;
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};

@@ -7,8 +7,8 @@
 //! failure it reports itself (status and message). EOF before that means the
 //! daemon died.
 
-use super::prelude::*;
-use super::sys::{self, RawFd};
+use crate::prelude::*;
+use crate::sys::{self, RawFd};
 use core::time::Duration;
 
 /// A step after the fork that can fail (named in the launcher's message).

@@ -14,14 +14,17 @@
 //! a file names is reported as its holder only when `/proc` proves that
 //! process holds the lock ([`holders`]).
 
-use super::asbuf::pid_line;
-use super::dir;
-use super::error::{show, Error, Kind, Result};
-use super::holders::{self, Lock, Proof};
-use super::path;
-use super::prelude::*;
-use super::registry::{self, Fds, SlotId};
-use super::sys::{self, Fd, RawFd};
+pub mod dir;
+pub mod holders;
+pub(crate) mod registry;
+
+use self::holders::{Lock, Proof};
+use self::registry::{Fds, SlotId};
+use crate::asbuf::pid_line;
+use crate::error::{show, Error, Kind, Result};
+use crate::path;
+use crate::prelude::*;
+use crate::sys::{self, Fd, RawFd};
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use core::time::Duration;
 
@@ -506,7 +509,7 @@ impl PidFile {
             Holder::Unverified { named, errno } => refuse(
                 format!(
                     "the file names pid {named}; /proc cannot confirm it: {}",
-                    super::error::strerror(errno)
+                    crate::error::strerror(errno)
                 ),
                 None,
             ),
@@ -595,7 +598,7 @@ impl PidFile {
                     "pidfile {}: held only by other users' processes, and it cannot be \
                      replaced (renameat2 RENAME_EXCHANGE: {})",
                     self.name(),
-                    super::error::strerror(e)
+                    crate::error::strerror(e)
                 ),
             ));
         }

@@ -2,10 +2,10 @@
 //! one datagram per message to an `AF_UNIX` socket named by a path or, with a
 //! leading `@`, in the abstract namespace.
 
-use super::asbuf::AsBuf;
-use super::error::{show, Error, Result};
-use super::prelude::*;
-use super::sys::{self, RawFd};
+use crate::asbuf::AsBuf;
+use crate::error::{show, Error, Result};
+use crate::prelude::*;
+use crate::sys::{self, RawFd};
 
 /// A datagram socket and the address of `NOTIFY_SOCKET`, prepared before a
 /// fork so the daemon can send with one async-signal-safe `sendto`.
