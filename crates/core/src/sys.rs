@@ -13,7 +13,8 @@ pub type RawFd = c_int;
 /// A failed system call's errno.
 pub type SysResult<T> = core::result::Result<T, i32>;
 
-fn errno() -> i32 {
+/// The calling thread's errno (after a failed call). Async-signal-safe.
+pub fn errno() -> i32 {
     errno::errno().0
 }
 
