@@ -63,7 +63,7 @@ impl Notifier {
         let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(Error::sys(
-                errno::errno().0,
+                sys::errno(),
                 format!("NOTIFY_SOCKET {name}: socket"),
             ));
         }
@@ -84,9 +84,9 @@ impl Notifier {
 
     /// Sends one datagram. Async-signal-safe.
     pub fn send(&self, msg: &[u8]) -> sys::SysResult<()> {
-        loop {
+        sys::retry_count(|| {
             // SAFETY: `msg` and `self.addr` are valid for the given lengths.
-            let n = unsafe {
+            unsafe {
                 libc::sendto(
                     self.fd,
                     msg.as_ptr().cast(),
@@ -95,15 +95,9 @@ impl Notifier {
                     (&self.addr as *const libc::sockaddr_un).cast(),
                     self.len,
                 )
-            };
-            if n >= 0 {
-                return Ok(());
             }
-            match errno::errno().0 {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
-        }
+        })
+        .map(drop)
     }
 
     /// `READY=1` and `MAINPID=<this pid>` as one datagram. Async-signal-safe.
