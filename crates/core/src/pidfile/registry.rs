@@ -40,7 +40,7 @@ struct Slot {
     fd: AtomicI32,
     /// A writable fd of the same file, for the pid and for emptying the file
     /// when it cannot be removed; kept only by a process that could open
-    /// the file for writing by itself (see [`drop_foreign_write_fds`]),
+    /// the file for writing by itself (see [`drop_write_fds`]),
     /// never passed across exec. `NO_FD` once dropped.
     wfd: AtomicI32,
     /// The pid allowed to remove the file (the acquirer, then the daemon).

@@ -5,10 +5,10 @@
 //!   waits for the daemon's word and exits with it;
 //! - [`systemd`]: systemd's notification socket (`NOTIFY_SOCKET`), also
 //!   reachable as `daemon3143_core::notify`;
-//! - the s6 readiness fd ([`ready_fd`], [`s6_ready`]): `"\n"` written to
+//! - the s6 readiness fd (`ready_fd`, `s6_ready`): `"\n"` written to
 //!   it, then closed.
 //!
-//! [`report_ready`] tells all of them at once, async-signal-safely (at
+//! `report_ready` tells all of them at once, async-signal-safely (at
 //! `open()` in ON_OPEN mode); [`Pending`] keeps them for a daemon that
 //! reports later (MANUAL mode).
 
