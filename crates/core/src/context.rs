@@ -2,11 +2,11 @@
 //! once, so that nothing a setter could have refused fails later.
 
 use super::error::{show, Error, Kind, Result};
-use super::notify::Notifier;
 use super::path;
 use super::pidfile::PidFile;
 use super::prelude::*;
-use super::readiness;
+pub use super::readiness::Pending;
+use super::readiness::{self, report_ready, Channel};
 use super::signals::{self, SignalAction};
 use super::sys::{self, RawFd};
 use core::time::Duration;
@@ -31,32 +31,6 @@ pub enum ReadyMode {
     /// When the daemon calls [`DaemonContext::notify_ready`] (or
     /// [`DaemonContext::notify_failure`]).
     Manual,
-}
-
-/// Readiness not yet reported (MANUAL mode), kept by the daemon after `open()`.
-#[derive(Debug, Default)]
-pub struct Pending {
-    /// The channel to the launcher (detached only).
-    pub(crate) channel: Option<RawFd>,
-    pub(crate) notifier: Option<Notifier>,
-    /// The s6-style readiness fd.
-    pub(crate) ready_fd: Option<RawFd>,
-    /// The process allowed to report (the daemon).
-    pub(crate) daemon: libc::pid_t,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.channel.is_none() && self.notifier.is_none() && self.ready_fd.is_none()
-    }
-
-    fn take_fds(&mut self) -> (Option<RawFd>, Option<Notifier>, Option<RawFd>) {
-        (
-            self.channel.take(),
-            self.notifier.take(),
-            self.ready_fd.take(),
-        )
-    }
 }
 
 /// The lifecycle of a context.
@@ -465,26 +439,7 @@ impl DaemonContext {
     /// caller may close or reuse its fd). `None`: none.
     pub fn set_ready_fd(&mut self, fd: Option<RawFd>) -> Result<()> {
         self.settable("ready_fd")?;
-        if let Some(fd) = fd {
-            if fd <= 2 {
-                return Err(Error::new(
-                    libc::EINVAL,
-                    format!("ready_fd: fd {fd} must be 3 or above"),
-                ));
-            }
-        }
-        // The library's own close-on-exec copy (>= 3), as for the streams:
-        // the caller may close or reuse its fd.
-        let dup = fd
-            .map(|fd| {
-                sys::dup_cloexec(fd, 3).map_err(|e| match e {
-                    libc::EBADF => {
-                        Error::new(libc::EBADF, format!("ready_fd: fd {fd} is not open"))
-                    }
-                    e => Error::sys(e, format!("ready_fd: duplicating fd {fd}")),
-                })
-            })
-            .transpose()?;
+        let dup = fd.map(readiness::ready_fd).transpose()?;
         sys::close(core::mem::replace(&mut self.ready_fd, dup).unwrap_or(-1));
         Ok(())
     }
@@ -651,32 +606,6 @@ impl DaemonContext {
             self.state = State::Closed;
         }
     }
-}
-
-/// Reports readiness on every channel given: the s6 fd (`"\n"`, then closed),
-/// systemd, then the launcher (closed). Async-signal-safe. Returns which
-/// channel refused, and its errno.
-pub(crate) fn report_ready(
-    channel: Option<RawFd>,
-    notifier: Option<&Notifier>,
-    ready_fd: Option<RawFd>,
-) -> core::result::Result<(), (Channel, i32)> {
-    if let Some(fd) = ready_fd {
-        let _ = sys::write_all_nosigpipe(fd, b"\n");
-        sys::close(fd);
-    }
-    let systemd = notifier.map_or(Ok(()), |n| n.send_ready());
-    if let Some(fd) = channel {
-        readiness::send_ready(fd).map_err(|e| (Channel::Launcher, e))?;
-    }
-    systemd.map_err(|e| (Channel::Systemd, e))
-}
-
-/// Which readiness channel refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Channel {
-    Launcher,
-    Systemd,
 }
 
 impl Drop for DaemonContext {

@@ -1,17 +1,24 @@
 //! `open()`: the steps of a SysV daemon (daemon(7)), in order.
 //!
+//! [`open`] and the one function it runs, `open_steps`, read as the
+//! sequence of API.md's "What `d3143_ctx_open()` does": every step numbered
+//! with its API.md number and named, with its daemon(7) step where there is
+//! one; the helpers follow in the order the steps call them.
+//!
 //! Everything that can fail without forking happens in the caller first, so
-//! the error returns from `open()`. Then the detach: between `fork()` and
-//! readiness only async-signal-safe work, on data prepared before forking.
+//! the error returns from `open()`; once the pidfile is acquired a
+//! `PidfileGuard` releases it on every failure path, which therefore just
+//! returns. Then the detach: between `fork()` and readiness only
+//! async-signal-safe work, on data prepared before forking.
 
-use super::context::{report_ready, Channel, DaemonContext, ReadyMode, State};
+use super::context::{DaemonContext, ReadyMode, State};
 use super::error::{show, strerror, Error, Kind, Result};
 use super::fds::{self, FdPlan};
-use super::notify::Notifier;
+use super::pidfile::registry;
 use super::prelude::*;
 use super::privileges::{self, Target};
-use super::readiness::{self, Failure, Launch, Outcome, PidSlot, Step};
-use super::registry;
+use super::readiness::systemd::Notifier;
+use super::readiness::{self, report_ready, Channel, Failure, Launch, Outcome, PidSlot, Step};
 use super::signals::{self, Prepared};
 use super::sys::{self, RawFd};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -19,32 +26,76 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// Set once a context of this process has opened: a process is daemonized once.
 static DAEMONIZED: AtomicBool = AtomicBool::new(false);
 
-/// Everything the steps after the fork need, prepared before it.
-struct Plan {
-    target: Target,
-    devnull: RawFd,
-    /// What ends up on 0, 1, 2.
-    streams: [RawFd; 3],
-    fds: FdPlan,
-    signals: Vec<Prepared>,
-    /// Whether `LISTEN_PID` named this process (socket activation).
-    activated: bool,
-    /// Whether the daemon runs in a chroot (no fd of a directory outside
-    /// the jail may stay open in it).
-    jailed: bool,
-}
-
-impl Drop for Plan {
-    fn drop(&mut self) {
-        sys::close(self.devnull);
-    }
-}
-
 /// Daemonizes this process as the context says. See the header's
 /// `d3143_ctx_open()` for the contract.
 pub fn open(ctx: &mut DaemonContext) -> Result<()> {
+    // 0. Once per process (API.md: "A process is daemonized once").
+    if already_open(ctx)? {
+        return Ok(());
+    }
+    // systemd's socket (API.md's readiness additions: `NOTIFY_SOCKET`, when
+    // set and usable), read once, before any chroot: told of readiness, and
+    // of every failure from here on (`STATUS=` and `ERRNO=`, so that a
+    // start-stop-daemon --notify-await or systemd waiting for READY=1 hears
+    // of it at once). Failures after the fork are told by the launcher
+    // (detached), or by `notify_failure()` in the daemon.
+    let mut notifier = match Notifier::from_env() {
+        Ok(n) => n,
+        Err(e) => {
+            ctx.warning = Some(e);
+            None
+        }
+    };
+    let r = open_steps(ctx, &mut notifier);
+    if let (Err(e), Some(n)) = (&r, &notifier) {
+        let _ = n.send_failure(e.errno(), e.message().as_bytes());
+    }
+    r
+}
+
+/// The steps of `open()`, in order. In the caller, before any fork, each
+/// failure returns its error; from step 2 on, the pidfile guard releases
+/// the pidfile as it does.
+fn open_steps(ctx: &mut DaemonContext, notifier: &mut Option<Notifier>) -> Result<()> {
+    // 1. Refuse if other threads exist (API.md step 1), and check again
+    //    that every preserved fd is still open (API.md, files_preserve).
+    refuse_other_threads()?;
+    check_preserved_fds(ctx)?;
+    // 2. Pidfile: acquired as d3143_pidfile_acquire() does (API.md step 2).
+    //    From here on a failure releases it: the guard, dropped.
+    let mut ctx = acquire_pidfile(ctx)?;
+    // 3. Resolve names, list the open fds, open /dev/null: all before the
+    //    chroot (API.md step 3).
+    let notify_fd = notifier.as_ref().map(Notifier::fd);
+    let plan = resolve_before_chroot(&mut ctx, notify_fd)?;
+    // 4. chroot, then chdir to the working directory resolved inside the
+    //    jail (API.md step 4; daemon(7) step 11, "change the current
+    //    directory").
+    enter_root_and_working_directory(&ctx)?;
+    // 5. prevent_core: RLIMIT_CORE 0 (API.md step 5).
+    limit_core(&ctx)?;
+    // 6. umask (API.md step 6; daemon(7) step 10, "reset the umask").
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(ctx.umask) };
+    // 7. Privileges: groups, gid, uid, verified (API.md step 7; daemon(7)
+    //    step 13, "drop privileges").
+    privileges::drop_to(&plan.target, ctx.prevent_core)?;
+    // 8. Detach: fork, setsid, fork, the original process waiting for
+    //    readiness (API.md "Detaching"; daemon(7) steps 5-8 and 14-15); or
+    //    not, and the daemon's steps run here (API.md "In the daemon (or in
+    //    the caller when not detaching)"; daemon(7) steps 1-3, 9, 12, 14).
+    if ctx.detach {
+        detach(ctx, plan, notifier)
+    } else {
+        become_daemon_in_process(ctx, plan, notifier)
+    }
+}
+
+/// Step 0: an open context opens again as nothing (`Ok(true)`); a closed
+/// one, or a second context once one opened, is refused.
+fn already_open(ctx: &DaemonContext) -> Result<bool> {
     match ctx.state {
-        State::Open => return Ok(()),
+        State::Open => return Ok(true),
         State::Closed => {
             return Err(Error::new(
                 libc::EALREADY,
@@ -61,49 +112,7 @@ pub fn open(ctx: &mut DaemonContext) -> Result<()> {
         )
         .with_kind(Kind::AlreadyOpen));
     }
-    // systemd's socket (`NOTIFY_SOCKET`, when set and usable), read once,
-    // before any chroot: told of readiness, and of every failure from here
-    // on (`STATUS=` and `ERRNO=`, so that a start-stop-daemon --notify-await
-    // or systemd waiting for READY=1 hears of it at once). Failures after
-    // the fork are told by the launcher (detached), or by
-    // `notify_failure()` in the daemon.
-    let mut notifier = match Notifier::from_env() {
-        Ok(n) => n,
-        Err(e) => {
-            ctx.warning = Some(e);
-            None
-        }
-    };
-    let r = open_steps(ctx, &mut notifier);
-    if let (Err(e), Some(n)) = (&r, &notifier) {
-        let _ = n.send_failure(e.errno(), e.message().as_bytes());
-    }
-    r
-}
-
-/// `open()` once the context may open: in the caller, before any fork.
-fn open_steps(ctx: &mut DaemonContext, notifier: &mut Option<Notifier>) -> Result<()> {
-    refuse_other_threads()?;
-    check_preserved_fds(ctx)?;
-    acquire_pidfile(ctx)?;
-    let notify_fd = notifier.as_ref().map(Notifier::fd);
-    let prepared = prepare_in_caller(ctx, notify_fd).inspect_err(|_| release_pidfile(ctx))?;
-    if ctx.detach {
-        detach(ctx, prepared, notifier)
-    } else {
-        become_daemon_in_process(ctx, prepared, notifier)
-    }
-}
-
-/// Steps 3-7, after the pidfile: on failure the caller releases the pidfile.
-fn prepare_in_caller(ctx: &mut DaemonContext, notify_fd: Option<RawFd>) -> Result<Plan> {
-    let plan = resolve_before_chroot(ctx, notify_fd)?;
-    enter_root_and_working_directory(ctx)?;
-    limit_core(ctx)?;
-    // SAFETY: umask cannot fail.
-    unsafe { libc::umask(ctx.umask) };
-    privileges::drop_to(&plan.target, ctx.prevent_core)?;
-    Ok(plan)
+    Ok(false)
 }
 
 /// Step 1: other threads could hold locks a forked child inherits locked; and
@@ -146,22 +155,79 @@ fn check_preserved_fds(ctx: &DaemonContext) -> Result<()> {
     }
 }
 
-/// Step 2: the pidfile, acquired as `d3143_pidfile_acquire()` does.
-fn acquire_pidfile(ctx: &mut DaemonContext) -> Result<()> {
-    match &mut ctx.pidfile {
-        Some(pf) => pf.acquire(),
-        None => Ok(()),
+/// Step 2: the pidfile, acquired as `d3143_pidfile_acquire()` does. Returns
+/// the guard through which the later steps reach the context.
+fn acquire_pidfile(ctx: &mut DaemonContext) -> Result<PidfileGuard<'_>> {
+    if let Some(pf) = &mut ctx.pidfile {
+        pf.acquire()?;
+    }
+    Ok(PidfileGuard { ctx, armed: true })
+}
+
+/// The context while `open()` may still fail after step 2: dropped armed
+/// (any failure path, which just returns), it releases the context's
+/// pidfile, and closes every pidfile's directory fd when the daemon is to
+/// run in a jail (none from outside may stay open, even when the lock is
+/// still shared). Disarmed once the pidfile is the daemon's: its pid written,
+/// or handed to it by the launcher. A forked child never drops it: it
+/// leaves by `_exit`.
+struct PidfileGuard<'a> {
+    ctx: &'a mut DaemonContext,
+    armed: bool,
+}
+
+impl PidfileGuard<'_> {
+    /// The pidfile is the daemon's now: no release when the guard goes.
+    fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 
-/// A failed `open()`: the context's pidfile is released, and no directory fd
-/// from outside a jail stays open (even when the lock is still shared).
-fn release_pidfile(ctx: &mut DaemonContext) {
-    if let Some(pf) = &mut ctx.pidfile {
-        pf.release();
+impl core::ops::Deref for PidfileGuard<'_> {
+    type Target = DaemonContext;
+    fn deref(&self) -> &DaemonContext {
+        self.ctx
     }
-    if ctx.chroot_directory.is_some() {
-        registry::close_dirfds();
+}
+
+impl core::ops::DerefMut for PidfileGuard<'_> {
+    fn deref_mut(&mut self) -> &mut DaemonContext {
+        self.ctx
+    }
+}
+
+impl Drop for PidfileGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pf) = &mut self.ctx.pidfile {
+            pf.release();
+        }
+        if self.ctx.chroot_directory.is_some() {
+            registry::close_dirfds();
+        }
+    }
+}
+
+/// Everything the steps after the fork need, prepared before it.
+struct Plan {
+    target: Target,
+    devnull: RawFd,
+    /// What ends up on 0, 1, 2.
+    streams: [RawFd; 3],
+    fds: FdPlan,
+    signals: Vec<Prepared>,
+    /// Whether `LISTEN_PID` named this process (socket activation).
+    activated: bool,
+    /// Whether the daemon runs in a chroot (no fd of a directory outside
+    /// the jail may stay open in it).
+    jailed: bool,
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        sys::close(self.devnull);
     }
 }
 
@@ -204,7 +270,7 @@ fn resolve_before_chroot(ctx: &mut DaemonContext, notify_fd: Option<RawFd>) -> R
     // The lock daemon3143 holds for the program it runs (its pidfile, even
     // when this program uses another one or none): closing it would make
     // that pidfile stale while the program runs.
-    keep.extend(super::holders::inherited_pidfile_fd());
+    keep.extend(super::pidfile::holders::inherited_pidfile_fd());
     if let Some((r, w)) = ctx.queue {
         keep.extend([r, w]);
     }
@@ -243,11 +309,11 @@ fn enter_root_and_working_directory(ctx: &DaemonContext) -> Result<()> {
         let name = show(root.as_bytes());
         // SAFETY: valid NUL-terminated paths.
         if unsafe { libc::chdir(root.as_ptr()) } != 0 {
-            return Err(Error::sys(errno(), format!("chroot {name}: chdir")));
+            return Err(Error::sys(sys::errno(), format!("chroot {name}: chdir")));
         }
         // SAFETY: as above.
         if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
-            return Err(Error::sys(errno(), format!("chroot {name}")));
+            return Err(Error::sys(sys::errno(), format!("chroot {name}")));
         }
     }
     let wd = CString::new(ctx.working_directory_in_jail()).expect("no NUL");
@@ -258,7 +324,7 @@ fn enter_root_and_working_directory(ctx: &DaemonContext) -> Result<()> {
             None => String::new(),
         };
         return Err(Error::sys(
-            errno(),
+            sys::errno(),
             format!("working_directory {}{inside}: chdir", show(wd.as_bytes())),
         ));
     }
@@ -275,7 +341,7 @@ fn limit_core(ctx: &DaemonContext) -> Result<()> {
         // SAFETY: `zero` is a valid rlimit.
         if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
             return Err(Error::sys(
-                errno(),
+                sys::errno(),
                 "prevent_core: setrlimit(RLIMIT_CORE, 0)",
             ));
         }
@@ -283,163 +349,51 @@ fn limit_core(ctx: &DaemonContext) -> Result<()> {
     Ok(())
 }
 
-fn errno() -> i32 {
-    errno::errno().0
-}
-
-/// The steps of the daemon itself (also run in the caller when not
-/// detaching). Async-signal-safe: only reads the plan.
-fn daemon_steps(
-    plan: &Plan,
-    launcher: libc::pid_t,
-    queue: Option<RawFd>,
-) -> core::result::Result<(), Failure> {
-    registry::forget_foreign(launcher);
-    registry::take_ownership(launcher);
-    signals::set_queue_fd(queue.unwrap_or(-1));
-    signals::install(&plan.signals).map_err(|(sig, errno)| Failure {
-        step: Step::SignalMap,
-        errno,
-        arg: sig.into(),
-    })?;
-    signals::set_mask(libc::SIG_SETMASK, &signals::empty_set());
-    plan.fds.close_others();
-    for (target, stdfd) in plan.streams.iter().zip(0..) {
-        sys::dup2(*target, stdfd).map_err(|errno| Failure {
-            step: Step::Dup2,
-            errno,
-            arg: stdfd.into(),
-        })?;
-    }
-    registry::write_own_pid().map_err(|(errno, fd)| Failure {
-        step: Step::WritePid,
-        errno,
-        arg: fd.into(),
-    })?;
-    // The pid is written: the daemon keeps the read-only locked fd and the
-    // directory's fd (to remove the file at exit). In a jail no directory
-    // fd from outside may stay open (kept until now so that a failure
-    // above could still remove the pidfile): there the writable fd stays,
-    // to empty the file at exit, unless the daemon dropped privileges and
-    // could not have opened it for writing itself.
-    registry::drop_write_fds(plan.jailed);
-    if plan.jailed {
-        registry::close_dirfds();
-    }
-    Ok(())
-}
-
-/// Readiness, at open (ON_OPEN) or kept for `notify_ready()` (MANUAL).
-/// Async-signal-safe in ON_OPEN mode; returns systemd's errno if it refused.
-///
-/// A launcher that cannot be told takes the daemon for dead (and removes its
-/// pidfile): the daemon then exits at once rather than run unseen.
-fn ready_or_keep(
-    ctx: &mut DaemonContext,
-    notifier: &mut Option<Notifier>,
-    channel: Option<RawFd>,
-) -> core::result::Result<(), i32> {
-    if ctx.ready_mode == ReadyMode::OnOpen {
-        return match report_ready(channel, notifier.as_ref(), ctx.ready_fd) {
-            Ok(()) => Ok(()),
-            Err((Channel::Systemd, e)) => Err(e),
-            Err((Channel::Launcher, _)) => sys::exit_now(1),
-        };
-    }
-    ctx.pending.channel = channel;
-    ctx.pending.notifier = notifier.take();
-    ctx.pending.ready_fd = ctx.ready_fd;
-    ctx.pending.daemon = sys::getpid();
-    Ok(())
-}
-
-/// After the daemon steps and readiness: the library's temporary fds go, the
-/// context is open, socket activation follows the daemon's pid.
-fn finish(
-    ctx: &mut DaemonContext,
-    plan: Plan,
-    notifier: &Option<Notifier>,
-    systemd: core::result::Result<(), i32>,
-) {
-    for s in &mut ctx.streams {
-        if let Some(fd) = s.dup.take() {
-            sys::close(fd);
-        }
-    }
-    if let (Err(e), Some(n)) = (systemd, notifier) {
-        ctx.warning = Some(n.error(e, "READY=1"));
-    }
-    if plan.activated {
-        let pid = CString::new(sys::getpid().to_string()).unwrap_or_default();
-        // Best effort: a failure leaves the launcher's pid, which tells a
-        // reader the fds are not its own (they are, but the daemon lives on).
-        let _ = sys::setenv(c"LISTEN_PID", &pid);
-    }
-    drop(plan);
-    ctx.ready_fd = None;
-    ctx.state = State::Open;
-    DAEMONIZED.store(true, Ordering::Relaxed);
-}
-
-fn flush_stdio() {
-    // SAFETY: fflush(NULL) flushes every C stdio output stream.
-    unsafe { libc::fflush(core::ptr::null_mut()) };
-}
-
-/// Not detaching: the daemon steps in this process; errors are returned.
-fn become_daemon_in_process(
-    ctx: &mut DaemonContext,
-    plan: Plan,
+/// Step 8, detaching: fork, setsid, fork; the original process waits for
+/// readiness and exits; only the daemon returns. A failure before the first
+/// fork returns its error (the guard releasing the pidfile); after it, the
+/// launcher reports it and exits.
+fn detach(
+    mut ctx: PidfileGuard<'_>,
+    mut plan: Plan,
     notifier: &mut Option<Notifier>,
 ) -> Result<()> {
-    flush_stdio();
-    let queue = ctx.queue.map(|(_, w)| w);
-    if let Err(f) = daemon_steps(&plan, sys::getpid(), queue) {
-        let e = failure_error(f);
-        release_pidfile(ctx);
-        return Err(e);
-    }
-    let systemd = ready_or_keep(ctx, notifier, None);
-    finish(ctx, plan, notifier, systemd);
-    Ok(())
-}
-
-/// Detaching: fork, setsid, fork; the original process waits for readiness
-/// and exits; only the daemon returns.
-fn detach(ctx: &mut DaemonContext, mut plan: Plan, notifier: &mut Option<Notifier>) -> Result<()> {
+    // All signals blocked across the forks; stdio flushed once, here.
     let old_mask = signals::set_mask(libc::SIG_SETMASK, &signals::full_set());
     flush_stdio();
-    let (launcher_end, daemon_end) = match readiness::channel() {
-        Ok(p) => p,
-        Err(e) => {
-            signals::set_mask(libc::SIG_SETMASK, &old_mask);
-            release_pidfile(ctx);
-            return Err(Error::sys(e, "detaching: creating the readiness channel"));
-        }
-    };
+    // The readiness channel (daemon(7) step 14's "notify the original
+    // process").
+    let (launcher_end, daemon_end) = readiness::channel().map_err(|e| {
+        signals::set_mask(libc::SIG_SETMASK, &old_mask);
+        Error::sys(e, "detaching: creating the readiness channel")
+    })?;
     plan.fds.keep_also(&[daemon_end]);
     let launcher = sys::getpid();
     // The ready timeout runs from the fork: it covers the middle process too.
     let deadline = ctx.ready_timeout.map(|t| sys::now() + t);
     let slot = PidSlot::map();
+    // daemon(7) step 5: fork.
     // SAFETY: single-threaded (step 1); the child only does async-signal-safe
     // work until readiness, on data prepared above.
     let middle = unsafe { libc::fork() };
     if middle < 0 {
-        let e = errno();
+        let e = sys::errno();
         sys::close(launcher_end);
         sys::close(daemon_end);
         slot.unmap();
         signals::set_mask(libc::SIG_SETMASK, &old_mask);
-        release_pidfile(ctx);
         return Err(Error::sys(e, "detaching: fork"));
     }
     if middle > 0 {
+        // The original process: its pidfile is handed to the daemon (and
+        // taken back by wait_for_daemon if the daemon fails).
+        ctx.disarm();
         sys::close(daemon_end);
         registry::hand_over();
         signals::set_mask(libc::SIG_SETMASK, &old_mask);
         let launch = Launch::new(launcher_end, middle, slot, deadline);
-        wait_for_daemon(ctx, launch, launcher_end, notifier.as_ref());
+        // daemon(7) step 15: exit in the original process, once told.
+        wait_for_daemon(&ctx, launch, launcher_end, notifier.as_ref());
     }
     // The middle process: a new session, then the daemon, which is no
     // session leader and so can never acquire a controlling terminal.
@@ -455,13 +409,15 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan, notifier: &mut Option<Notifie
         );
         sys::exit_now(1)
     };
+    // daemon(7) step 6: setsid.
     // SAFETY: setsid has no memory-safety requirements.
     if unsafe { libc::setsid() } < 0 {
-        fail(Step::Setsid, errno());
+        fail(Step::Setsid, sys::errno());
     }
+    // daemon(7) steps 7-8: fork again, and _exit in the first child.
     // SAFETY: as for the first fork.
     match unsafe { libc::fork() } {
-        -1 => fail(Step::SecondFork, errno()),
+        -1 => fail(Step::SecondFork, sys::errno()),
         0 => slot.unmap(),
         daemon => {
             slot.store(daemon);
@@ -469,15 +425,22 @@ fn detach(ctx: &mut DaemonContext, mut plan: Plan, notifier: &mut Option<Notifie
             sys::exit_now(0)
         }
     }
-    // The daemon.
+    // The daemon: 8.1-8.6, see daemon_steps.
     let queue = ctx.queue.map(|(_, w)| w);
     if let Err(f) = daemon_steps(&plan, launcher, queue) {
         readiness::send_failure(daemon_end, f);
         sys::exit_now(1);
     }
-    let systemd = ready_or_keep(ctx, notifier, Some(daemon_end));
-    finish(ctx, plan, notifier, systemd);
+    ctx.disarm();
+    // 8.7 Readiness reported (daemon(7) step 14), then 8.8 is_open.
+    let systemd = ready_or_keep(&mut ctx, notifier, Some(daemon_end));
+    finish(&mut ctx, plan, notifier, systemd);
     Ok(())
+}
+
+fn flush_stdio() {
+    // SAFETY: fflush(NULL) flushes every C stdio output stream.
+    unsafe { libc::fflush(core::ptr::null_mut()) };
 }
 
 /// The original process: waits for the daemon's word (watching the middle
@@ -690,4 +653,125 @@ fn program_name() -> String {
     }
     // SAFETY: non-NULL and NUL-terminated, see above.
     show(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// Step 8's steps of the daemon itself (API.md "In the daemon"; also run in
+/// the caller when not detaching). Async-signal-safe: only reads the plan.
+fn daemon_steps(
+    plan: &Plan,
+    launcher: libc::pid_t,
+    queue: Option<RawFd>,
+) -> core::result::Result<(), Failure> {
+    // 8.1 The pidfiles are the daemon's (a parent's inherited lock is not).
+    registry::forget_foreign(launcher);
+    registry::take_ownership(launcher);
+    // 8.2 Install the signal map (daemon(7) step 2, "reset all signal
+    //     handlers"), then 8.3 set the signal mask empty (daemon(7) step 3).
+    signals::set_queue_fd(queue.unwrap_or(-1));
+    signals::install(&plan.signals).map_err(|(sig, errno)| Failure {
+        step: Step::SignalMap,
+        errno,
+        arg: sig.into(),
+    })?;
+    signals::set_mask(libc::SIG_SETMASK, &signals::empty_set());
+    // 8.4 Close every fd but 0-2, the preserved and the library's own
+    //     (daemon(7) step 1, "close all open file descriptors").
+    plan.fds.close_others();
+    // 8.5 dup2 the stream targets onto 0, 1, 2 (daemon(7) step 9, "connect
+    //     /dev/null to standard input, output, and error").
+    for (target, stdfd) in plan.streams.iter().zip(0..) {
+        sys::dup2(*target, stdfd).map_err(|errno| Failure {
+            step: Step::Dup2,
+            errno,
+            arg: stdfd.into(),
+        })?;
+    }
+    // 8.6 Write the daemon's pid into the pidfile (daemon(7) step 12).
+    registry::write_own_pid().map_err(|(errno, fd)| Failure {
+        step: Step::WritePid,
+        errno,
+        arg: fd.into(),
+    })?;
+    // The pid is written: the daemon keeps the read-only locked fd and the
+    // directory's fd (to remove the file at exit). In a jail no directory
+    // fd from outside may stay open (kept until now so that a failure
+    // above could still remove the pidfile): there the writable fd stays,
+    // to empty the file at exit, unless the daemon dropped privileges and
+    // could not have opened it for writing itself.
+    registry::drop_write_fds(plan.jailed);
+    if plan.jailed {
+        registry::close_dirfds();
+    }
+    Ok(())
+}
+
+/// Readiness, at open (ON_OPEN) or kept for `notify_ready()` (MANUAL).
+/// Async-signal-safe in ON_OPEN mode; returns systemd's errno if it refused.
+///
+/// A launcher that cannot be told takes the daemon for dead (and removes its
+/// pidfile): the daemon then exits at once rather than run unseen.
+fn ready_or_keep(
+    ctx: &mut DaemonContext,
+    notifier: &mut Option<Notifier>,
+    channel: Option<RawFd>,
+) -> core::result::Result<(), i32> {
+    if ctx.ready_mode == ReadyMode::OnOpen {
+        return match report_ready(channel, notifier.as_ref(), ctx.ready_fd) {
+            Ok(()) => Ok(()),
+            Err((Channel::Systemd, e)) => Err(e),
+            Err((Channel::Launcher, _)) => sys::exit_now(1),
+        };
+    }
+    ctx.pending.channel = channel;
+    ctx.pending.notifier = notifier.take();
+    ctx.pending.ready_fd = ctx.ready_fd;
+    ctx.pending.daemon = sys::getpid();
+    Ok(())
+}
+
+/// After the daemon steps and readiness: the library's temporary fds go, the
+/// context is open, socket activation follows the daemon's pid.
+fn finish(
+    ctx: &mut DaemonContext,
+    plan: Plan,
+    notifier: &Option<Notifier>,
+    systemd: core::result::Result<(), i32>,
+) {
+    for s in &mut ctx.streams {
+        if let Some(fd) = s.dup.take() {
+            sys::close(fd);
+        }
+    }
+    if let (Err(e), Some(n)) = (systemd, notifier) {
+        ctx.warning = Some(n.error(e, "READY=1"));
+    }
+    if plan.activated {
+        let pid = CString::new(sys::getpid().to_string()).unwrap_or_default();
+        // Best effort: a failure leaves the launcher's pid, which tells a
+        // reader the fds are not its own (they are, but the daemon lives on).
+        let _ = sys::setenv(c"LISTEN_PID", &pid);
+    }
+    drop(plan);
+    ctx.ready_fd = None;
+    ctx.state = State::Open;
+    DAEMONIZED.store(true, Ordering::Relaxed);
+}
+
+/// Step 8, not detaching: the daemon steps in this process; errors are
+/// returned (the guard releasing the pidfile).
+fn become_daemon_in_process(
+    mut ctx: PidfileGuard<'_>,
+    plan: Plan,
+    notifier: &mut Option<Notifier>,
+) -> Result<()> {
+    flush_stdio();
+    // 8.1-8.6, see daemon_steps.
+    let queue = ctx.queue.map(|(_, w)| w);
+    // The message first: it names the pidfile, still held.
+    daemon_steps(&plan, sys::getpid(), queue).map_err(failure_error)?;
+    ctx.disarm();
+    // 8.7 Readiness reported, then 8.8 is_open.
+    let systemd = ready_or_keep(&mut ctx, notifier, None);
+    finish(&mut ctx, plan, notifier, systemd);
+    Ok(())
 }

@@ -24,19 +24,20 @@ extern crate std;
 pub mod asbuf;
 pub mod context;
 pub mod daemonize;
-pub mod dir;
 pub mod error;
 pub mod fds;
-pub mod holders;
-pub mod notify;
 pub mod path;
 pub mod pidfile;
 pub mod prelude;
 pub mod privileges;
 pub mod readiness;
-pub(crate) mod registry;
 pub mod signals;
 pub mod sys;
+
+// The paths these modules had before they moved in with the pidfile and
+// readiness: `daemon3143_core::{dir, holders, notify}` stay.
+pub use pidfile::{dir, holders};
+pub use readiness::systemd as notify;
 
 pub use context::{DaemonContext, Detach, ReadyMode};
 pub use daemonize::open;

@@ -2,6 +2,7 @@
 
 use super::error::{strerror, Error, Kind, Result};
 use super::prelude::*;
+use super::sys;
 
 /// The ids `open()` switches to, resolved before the chroot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,10 +114,6 @@ fn resids() -> ([libc::uid_t; 3], [libc::gid_t; 3]) {
     (u, g)
 }
 
-fn errno() -> i32 {
-    errno::errno().0
-}
-
 /// Step 7: supplementary groups, then real/effective/saved gid, then uid;
 /// then, to a uid other than 0, every capability set cleared; then verifies
 /// the ids, the empty capability sets and that root cannot be regained.
@@ -131,7 +128,7 @@ pub fn drop_to(t: &Target, prevent_core: bool) -> Result<()> {
             let list = t.groups.clone().unwrap_or_else(|| vec![t.gid]);
             // SAFETY: `list` holds `list.len()` gids.
             if unsafe { libc::setgroups(list.len(), list.as_ptr()) } != 0 {
-                let e = errno();
+                let e = sys::errno();
                 if from_root || t.groups.is_some() {
                     return Err(Error::sys(
                         if from_root { libc::EPERM } else { e },
@@ -143,14 +140,14 @@ pub fn drop_to(t: &Target, prevent_core: bool) -> Result<()> {
         // SAFETY: plain id-changing calls (libc's, acting on the whole process).
         if unsafe { libc::setresgid(t.gid, t.gid, t.gid) } != 0 {
             return Err(Error::sys(
-                errno(),
+                sys::errno(),
                 format!("dropping privileges: setresgid({})", t.gid),
             ));
         }
         // SAFETY: as above.
         if unsafe { libc::setresuid(t.uid, t.uid, t.uid) } != 0 {
             return Err(Error::sys(
-                errno(),
+                sys::errno(),
                 format!("dropping privileges: setresuid({})", t.uid),
             ));
         }
@@ -163,7 +160,7 @@ pub fn drop_to(t: &Target, prevent_core: bool) -> Result<()> {
         // SAFETY: PR_SET_DUMPABLE takes integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
             return Err(Error::sys(
-                errno(),
+                sys::errno(),
                 "prevent_core: prctl(PR_SET_DUMPABLE, 0)",
             ));
         }
@@ -223,7 +220,7 @@ fn capabilities() -> core::result::Result<CapSets, i32> {
         )
     };
     if r != 0 {
-        return Err(errno());
+        return Err(sys::errno());
     }
     let join = |f: fn(&CapData) -> u32| u64::from(f(&data[0])) | (u64::from(f(&data[1])) << 32);
     let mut ambient = 0u64;
@@ -272,12 +269,12 @@ fn clear_capabilities(t: &Target) -> Result<()> {
         )
     };
     // EINVAL: a kernel without ambient capabilities (before 4.3).
-    if r != 0 && errno() != libc::EINVAL {
-        return Err(fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", errno()));
+    if r != 0 && sys::errno() != libc::EINVAL {
+        return Err(fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", sys::errno()));
     }
     // SAFETY: as above.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) } != 0 {
-        let e = errno();
+        let e = sys::errno();
         // SECBIT_KEEP_CAPS_LOCKED refuses even a 0; only a flag left on matters.
         // SAFETY: as above.
         if unsafe { libc::prctl(libc::PR_GET_KEEPCAPS, 0, 0, 0, 0) } != 0 {
@@ -299,7 +296,7 @@ fn clear_capabilities(t: &Target) -> Result<()> {
         )
     };
     if r != 0 {
-        return Err(fail("capset(all sets empty)", errno()));
+        return Err(fail("capset(all sets empty)", sys::errno()));
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The signal map: validation, installation, and the TERMINATE action.
 
 use super::error::{Error, Result};
+use super::pidfile::registry;
 use super::prelude::*;
-use super::registry;
 use super::sys::{self, RawFd};
 use core::sync::atomic::{AtomicI32, Ordering};
 
@@ -30,14 +30,14 @@ pub fn set_queue_fd(fd: RawFd) {
 }
 
 extern "C" fn queue_handler(sig: c_int) {
-    let saved = errno::errno();
+    let saved = sys::errno();
     let fd = QUEUE_FD.load(Ordering::Relaxed);
     if fd >= 0 {
         let byte = [sig as u8];
         // SAFETY: write(2) of one byte from a valid buffer; async-signal-safe.
         unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
     }
-    errno::set_errno(saved);
+    sys::set_errno(saved);
 }
 
 /// A non-blocking, close-on-exec pipe for queued signals: (read, write), >= 3.
@@ -221,7 +221,7 @@ pub fn install(prepared: &[Prepared]) -> core::result::Result<(), (c_int, i32)> 
     for p in prepared {
         // SAFETY: `p.sa` is a fully initialised sigaction.
         if unsafe { libc::sigaction(p.sig, &p.sa, core::ptr::null_mut()) } != 0 {
-            return Err((p.sig, errno::errno().0));
+            return Err((p.sig, sys::errno()));
         }
     }
     Ok(())

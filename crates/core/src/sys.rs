@@ -13,8 +13,16 @@ pub type RawFd = c_int;
 /// A failed system call's errno.
 pub type SysResult<T> = core::result::Result<T, i32>;
 
-fn errno() -> i32 {
+/// The calling thread's errno (after a failed call): the one place the
+/// core reads it. Async-signal-safe.
+pub fn errno() -> i32 {
     errno::errno().0
+}
+
+/// Sets the calling thread's errno (a signal handler restoring it, or 0
+/// before a call whose failure only errno tells). Async-signal-safe.
+pub fn set_errno(e: i32) {
+    errno::set_errno(errno::Errno(e));
 }
 
 fn check(ret: c_int) -> SysResult<c_int> {
@@ -101,95 +109,71 @@ pub fn flock(fd: RawFd, op: c_int) -> SysResult<()> {
     retry(|| unsafe { libc::flock(fd, op) }).map(drop)
 }
 
-/// `pwrite(2)` of the whole buffer at `offset`. Async-signal-safe.
-pub fn pwrite_all(fd: RawFd, buf: &[u8], offset: i64) -> SysResult<()> {
+/// Retries a call that returns a count (`ssize_t`) while it fails with
+/// EINTR; the count, or the errno. Async-signal-safe.
+pub(crate) fn retry_count(mut f: impl FnMut() -> isize) -> SysResult<usize> {
+    loop {
+        let n = f();
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// The one write loop: calls `write(rest, done)` (the part of `buf` not yet
+/// written, and how much is) until all of `buf` is written; EINTR is
+/// retried, a call that writes nothing is `EIO`. Async-signal-safe.
+fn write_whole(buf: &[u8], mut write: impl FnMut(&[u8], usize) -> isize) -> SysResult<()> {
     let mut done = 0usize;
     while done < buf.len() {
-        let rest = &buf[done..];
-        // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
-        let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), offset + done as i64) };
-        if n < 0 {
-            match errno() {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
-        }
+        let n = retry_count(|| write(&buf[done..], done))?;
         if n == 0 {
             return Err(libc::EIO);
         }
-        done += n as usize;
+        done += n;
     }
     Ok(())
+}
+
+/// `pwrite(2)` of the whole buffer at `offset`. Async-signal-safe.
+pub fn pwrite_all(fd: RawFd, buf: &[u8], offset: i64) -> SysResult<()> {
+    write_whole(buf, |rest, done| {
+        // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
+        unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), offset + done as i64) }
+    })
 }
 
 /// `pread(2)` into `buf` at `offset`; returns the count read. Async-signal-safe.
 pub fn pread(fd: RawFd, buf: &mut [u8], offset: i64) -> SysResult<usize> {
-    loop {
-        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
+    retry_count(|| unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset) })
 }
 
 /// `read(2)`; returns the count read (0 at EOF). Async-signal-safe.
 pub fn read(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
-    loop {
-        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            e => return Err(e),
-        }
-    }
+    // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes.
+    retry_count(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `write(2)` of the whole buffer. Async-signal-safe.
 pub fn write_all(fd: RawFd, buf: &[u8]) -> SysResult<()> {
-    let mut done = 0usize;
-    while done < buf.len() {
-        let rest = &buf[done..];
+    write_whole(buf, |rest, _| {
         // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if n < 0 {
-            match errno() {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
-        }
-        if n == 0 {
-            return Err(libc::EIO);
-        }
-        done += n as usize;
-    }
-    Ok(())
+        unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) }
+    })
 }
 
 /// `send(2)` of the whole buffer with `MSG_NOSIGNAL`: never raises SIGPIPE.
 /// Async-signal-safe.
 pub fn send_all(fd: RawFd, buf: &[u8]) -> SysResult<()> {
-    let mut done = 0usize;
-    while done < buf.len() {
-        let rest = &buf[done..];
+    write_whole(buf, |rest, _| {
         // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
-        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            match errno() {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
-        }
-        done += n as usize;
-    }
-    Ok(())
+        unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) }
+    })
 }
 
 /// `ftruncate(2)`. Async-signal-safe.
@@ -463,7 +447,7 @@ pub fn numeric_dir_entries(path: &CStr) -> SysResult<Vec<i64>> {
         let mut out = Vec::new();
         loop {
             // readdir's end of directory and its error differ only in errno.
-            errno::set_errno(errno::Errno(0));
+            set_errno(0);
             let ent = libc::readdir(dir);
             if ent.is_null() {
                 let e = errno();

@@ -10,8 +10,8 @@
 //! `/proc/<pid>/fdinfo/<n>`, which list exactly the locks placed through
 //! that open file description).
 
-use super::prelude::*;
-use super::sys;
+use crate::prelude::*;
+use crate::sys;
 
 /// Whether a process holds the lock on an inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +221,7 @@ pub fn euid_of(pid: libc::pid_t) -> Option<libc::uid_t> {
 /// A process's command name (`/proc/<pid>/comm`), for messages.
 pub fn comm_of(pid: libc::pid_t) -> Option<String> {
     let comm = sys::read_file(&proc_path(pid, "comm"), 64).ok()?;
-    Some(super::error::show(comm.trim_ascii_end()))
+    Some(crate::error::show(comm.trim_ascii_end()))
 }
 
 /// "pid 12 (sleep), pid 13 (sh)".

@@ -15,9 +15,9 @@
 //! others unless it is sticky (then only the link's owner can replace it).
 //! `/var/run -> /run` passes; a link in a service user's directory does not.
 
-use super::error::{show, Error, Result};
-use super::prelude::*;
-use super::sys::{self, Fd};
+use crate::error::{show, Error, Result};
+use crate::prelude::*;
+use crate::sys::{self, Fd};
 
 /// How many symlinks one resolution follows (the kernel's own limit).
 const MAX_LINKS: u32 = 40;
@@ -94,7 +94,7 @@ fn walk(what: &str, dir: &[u8]) -> Result<Fd> {
             Ok(next) => {
                 fd = above_stdio(what, next)?;
                 if name == b".." {
-                    at = super::path::parent(&at).to_vec();
+                    at = crate::path::parent(&at).to_vec();
                 } else {
                     at = here;
                 }

@@ -7,8 +7,8 @@
 //! failure it reports itself (status and message). EOF before that means the
 //! daemon died.
 
-use super::prelude::*;
-use super::sys::{self, RawFd};
+use crate::prelude::*;
+use crate::sys::{self, RawFd};
 use core::time::Duration;
 
 /// A step after the fork that can fail (named in the launcher's message).
@@ -201,15 +201,11 @@ enum Stop {
     Read(i32),
 }
 
-fn errno() -> i32 {
-    errno::errno().0
-}
-
 fn pidfd_open(pid: libc::pid_t) -> Result<RawFd, i32> {
     // SAFETY: pidfd_open takes a pid and flags; it returns an fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        Err(errno())
+        Err(sys::errno())
     } else {
         Ok(fd as RawFd)
     }
@@ -364,8 +360,8 @@ impl Launch {
             // SAFETY: `status` is writable; the middle process is our child.
             match unsafe { libc::waitpid(self.middle, &mut status, libc::WNOHANG) } {
                 0 => return,
-                r if r < 0 && errno() == libc::EINTR => continue,
-                r if r < 0 && errno() != libc::ECHILD => return,
+                r if r < 0 && sys::errno() == libc::EINTR => continue,
+                r if r < 0 && sys::errno() != libc::ECHILD => return,
                 // Reaped, or (ECHILD: SIGCHLD ignored) reaped by the kernel.
                 _ => {
                     self.middle_exited = true;
@@ -427,7 +423,7 @@ impl Launch {
             // SAFETY: one valid pollfd.
             match unsafe { libc::poll(p.as_mut_ptr(), 1, 200) } {
                 0 => return true,
-                r if r < 0 && errno() == libc::EINTR => continue,
+                r if r < 0 && sys::errno() == libc::EINTR => continue,
                 r => return r < 0,
             }
         }
@@ -463,7 +459,7 @@ impl Launch {
             // SAFETY: three valid pollfds (a negative fd is ignored by poll).
             let r = unsafe { libc::poll(p.as_mut_ptr(), 3, ms) };
             if r < 0 {
-                let e = errno();
+                let e = sys::errno();
                 if e == libc::EINTR {
                     continue;
                 }
@@ -573,7 +569,7 @@ impl Launch {
         loop {
             // SAFETY: one valid pollfd.
             match unsafe { libc::poll(p.as_mut_ptr(), 1, ms) } {
-                r if r < 0 && errno() == libc::EINTR => continue,
+                r if r < 0 && sys::errno() == libc::EINTR => continue,
                 r => return r > 0,
             }
         }
@@ -682,7 +678,7 @@ impl Launch {
             }];
             let t0 = sys::now();
             // SAFETY: one pollfd (a negative fd is ignored: a plain wait).
-            if unsafe { libc::poll(p.as_mut_ptr(), 1, ms) } < 0 && errno() != libc::EINTR {
+            if unsafe { libc::poll(p.as_mut_ptr(), 1, ms) } < 0 && sys::errno() != libc::EINTR {
                 sys::sleep_ms(TICK_MS as u64);
             }
             waited += ms_ceil(sys::now().saturating_sub(t0)).max(1);
@@ -696,7 +692,9 @@ impl Launch {
         unsafe { libc::kill(self.middle, libc::SIGKILL) };
         let mut status = 0;
         // SAFETY: `status` is writable; ECHILD (SIGCHLD ignored) is fine.
-        while unsafe { libc::waitpid(self.middle, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+        while unsafe { libc::waitpid(self.middle, &mut status, 0) } < 0
+            && sys::errno() == libc::EINTR
+        {}
         self.middle_exited = true;
         true
     }
@@ -748,7 +746,9 @@ impl Launch {
                 revents: 0,
             }];
             // SAFETY: one valid pollfd. A failure only skips the wait.
-            while unsafe { libc::poll(p.as_mut_ptr(), 1, 1000) } < 0 && errno() == libc::EINTR {}
+            while unsafe { libc::poll(p.as_mut_ptr(), 1, 1000) } < 0 && sys::errno() == libc::EINTR
+            {
+            }
             return true;
         }
         // No pidfds: by pid, if it is still in the middle process's session.

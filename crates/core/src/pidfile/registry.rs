@@ -6,9 +6,9 @@
 //! calls only. Normal code changes it under [`lock`]; slots are published with
 //! atomics so a signal handler never sees a half-written slot.
 
-use super::asbuf::pid_line;
-use super::prelude::*;
-use super::sys::{self, RawFd};
+use crate::asbuf::pid_line;
+use crate::prelude::*;
+use crate::sys::{self, RawFd};
 use core::cell::UnsafeCell;
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -40,7 +40,7 @@ struct Slot {
     fd: AtomicI32,
     /// A writable fd of the same file, for the pid and for emptying the file
     /// when it cannot be removed; kept only by a process that could open
-    /// the file for writing by itself (see [`drop_foreign_write_fds`]),
+    /// the file for writing by itself (see [`drop_write_fds`]),
     /// never passed across exec. `NO_FD` once dropped.
     wfd: AtomicI32,
     /// The pid allowed to remove the file (the acquirer, then the daemon).
@@ -275,23 +275,27 @@ pub fn owned_here(id: SlotId) -> bool {
 }
 
 /// Drops one sharer; the last one releases the file (when this process owns
-/// it) or just closes this process's copy of the fd (a forked child).
-pub fn unshare(_guard: &Guard, id: SlotId) {
+/// it) or just closes this process's copy of the fd (a forked child). The
+/// slot is freed either way; `Err` when the last share could neither remove
+/// the file nor empty it (see [`remove`]).
+pub fn unshare(_guard: &Guard, id: SlotId) -> Result<(), NotRemoved> {
     let Some(s) = live(id) else {
-        return;
+        return Ok(());
     };
     if s.refs.fetch_sub(1, Ordering::AcqRel) > 1 {
-        return;
+        return Ok(());
     }
+    let mut r = Ok(());
     if s.state
         .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
     {
         if s.owner.load(Ordering::Relaxed) == sys::getpid() {
-            remove(s);
+            r = remove(s);
         }
         free(s);
     }
+    r
 }
 
 /// Closes this process's copies of a slot's fds and frees it. Async-signal-safe.
@@ -302,25 +306,63 @@ fn free(s: &Slot) {
     s.state.store(FREE, Ordering::Release);
 }
 
+/// Why a released pidfile could neither be removed nor emptied: the call
+/// that failed to remove it, and `ftruncate`'s errno when there was a
+/// writable fd to empty it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRemoved {
+    /// The failing call (`"fstatat"`, `"unlinkat"`, or `"lstat"`,
+    /// `"unlink"` through the path once the directory fd is closed) and
+    /// its errno.
+    pub remove: (&'static str, i32),
+    /// `ftruncate`'s errno; `None`: no writable fd was left.
+    pub empty: Option<i32>,
+}
+
 /// Removes the file if its path still names the locked inode (unlinking while
 /// the lock is held), else empties it when this process still has a
-/// writable fd. Async-signal-safe.
-fn remove(s: &Slot) {
+/// writable fd. `Err` only when a call failed and the file could not be
+/// emptied either; a path that no longer names the locked inode (removed or
+/// replaced by someone else) leaves nothing to remove. Async-signal-safe.
+fn remove(s: &Slot) -> Result<(), NotRemoved> {
     let dev = s.dev.load(Ordering::Relaxed);
     let ino = s.ino.load(Ordering::Relaxed);
     let same = |st: libc::stat| st.st_dev == dev && st.st_ino == ino;
     let dirfd = s.dirfd.load(Ordering::Relaxed);
+    // Ok(true): removed; Ok(false): the path does not name it (any more).
     let removed = if dirfd != NO_FD {
         let name = s.name();
-        matches!(sys::lstatat(dirfd, name), Ok(st) if same(st))
-            && sys::unlinkat(dirfd, name).is_ok()
+        match sys::lstatat(dirfd, name) {
+            Ok(st) if same(st) => sys::unlinkat(dirfd, name)
+                .map(|()| true)
+                .map_err(|e| ("unlinkat", e)),
+            Ok(_) | Err(libc::ENOENT) => Ok(false),
+            Err(e) => Err(("fstatat", e)),
+        }
     } else {
         let path = s.path();
-        matches!(sys::lstat(path), Ok(st) if same(st)) && sys::unlink(path).is_ok()
+        match sys::lstat(path) {
+            Ok(st) if same(st) => sys::unlink(path).map(|()| true).map_err(|e| ("unlink", e)),
+            Ok(_) | Err(libc::ENOENT) => Ok(false),
+            Err(e) => Err(("lstat", e)),
+        }
     };
     let wfd = s.wfd.load(Ordering::Relaxed);
-    if !removed && wfd != NO_FD {
-        let _ = sys::ftruncate(wfd, 0);
+    let emptied = match removed {
+        Ok(true) => return Ok(()),
+        _ if wfd == NO_FD => None,
+        _ => Some(sys::ftruncate(wfd, 0)),
+    };
+    match (removed, emptied) {
+        (Err(remove), None) => Err(NotRemoved {
+            remove,
+            empty: None,
+        }),
+        (Err(remove), Some(Err(e))) => Err(NotRemoved {
+            remove,
+            empty: Some(e),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -336,7 +378,7 @@ pub fn release_all_owned() {
             .compare_exchange(LIVE, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            remove(s);
+            let _ = remove(s);
             free(s);
         }
     }

@@ -14,14 +14,17 @@
 //! a file names is reported as its holder only when `/proc` proves that
 //! process holds the lock ([`holders`]).
 
-use super::asbuf::pid_line;
-use super::dir;
-use super::error::{show, Error, Kind, Result};
-use super::holders::{self, Lock, Proof};
-use super::path;
-use super::prelude::*;
-use super::registry::{self, Fds, SlotId};
-use super::sys::{self, Fd, RawFd};
+pub mod dir;
+pub mod holders;
+pub(crate) mod registry;
+
+use self::holders::{Lock, Proof};
+use self::registry::{Fds, SlotId};
+use crate::asbuf::pid_line;
+use crate::error::{show, strerror, Error, Kind, Result};
+use crate::path;
+use crate::prelude::*;
+use crate::sys::{self, Fd, RawFd};
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use core::time::Duration;
 
@@ -506,7 +509,7 @@ impl PidFile {
             Holder::Unverified { named, errno } => refuse(
                 format!(
                     "the file names pid {named}; /proc cannot confirm it: {}",
-                    super::error::strerror(errno)
+                    strerror(errno)
                 ),
                 None,
             ),
@@ -595,7 +598,7 @@ impl PidFile {
                     "pidfile {}: held only by other users' processes, and it cannot be \
                      replaced (renameat2 RENAME_EXCHANGE: {})",
                     self.name(),
-                    super::error::strerror(e)
+                    strerror(e)
                 ),
             ));
         }
@@ -734,10 +737,35 @@ impl PidFile {
     /// process can still write it). Releasing what was never acquired, or
     /// twice, does nothing.
     pub fn release(&mut self) {
-        if let Some(id) = self.slot.take() {
-            let guard = registry::lock();
-            registry::unshare(&guard, id);
-        }
+        let _ = self.try_release();
+    }
+
+    /// [`PidFile::release`], telling when it failed: the last share in the
+    /// owning process could neither remove the file nor empty it (the
+    /// message names the path and the failing calls; `errno` is the
+    /// removal's). The share is given up either way.
+    pub fn try_release(&mut self) -> Result<()> {
+        let Some(id) = self.slot.take() else {
+            return Ok(());
+        };
+        let guard = registry::lock();
+        registry::unshare(&guard, id).map_err(|f| self.not_removed(f))
+    }
+
+    fn not_removed(&self, f: registry::NotRemoved) -> Error {
+        let (call, errno) = f.remove;
+        let empty = match f.empty {
+            Some(e) => format!(" nor emptied (ftruncate: {})", strerror(e)),
+            None => ", and no writable fd is left to empty it".to_string(),
+        };
+        Error::new(
+            errno,
+            format!(
+                "pidfile {}: could not be removed ({call}: {}){empty}",
+                self.name(),
+                strerror(errno)
+            ),
+        )
     }
 
     /// Leaves the lock to the process: it is released at exit or by
@@ -970,10 +998,61 @@ mod tests {
         b.acquire().unwrap(); // shares the one lock
         a.release();
         assert!(p.exists(), "still shared by b");
-        b.release();
+        b.try_release().unwrap();
         assert!(!p.exists(), "last share removes the file");
         assert_eq!(holder(pb).unwrap(), None);
         b.release(); // twice: nothing
+        b.try_release().unwrap();
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn try_release_tells_why_the_file_stays() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::IntoRawFd;
+        let d = tmpdir();
+        let p = d.join("t.pid");
+        let pb = p.as_os_str().as_bytes();
+        // (A release that removes the file: see acquire_share_release.) A
+        // slot whose "directory" fd is a regular file: fstatat fails
+        // (ENOTDIR), and with no writable fd (then with a read-only one,
+        // which ftruncate refuses) the file can neither go nor be emptied.
+        for writable in [false, true] {
+            std::fs::write(&p, b"1\n").unwrap();
+            let open = || std::fs::File::open(&p).unwrap();
+            let st = std::fs::metadata(&p).unwrap();
+            let fds = Fds {
+                lock: open().into_raw_fd(),
+                write: if writable {
+                    open().into_raw_fd()
+                } else {
+                    registry::NO_FD
+                },
+                dir: open().into_raw_fd(),
+            };
+            let path = CString::new(pb).unwrap();
+            let inserted = registry::insert(&registry::lock(), &path, fds, st.dev(), st.ino());
+            let Ok(id) = inserted else {
+                panic!("the registry is full")
+            };
+            let mut pf = PidFile {
+                path,
+                slot: Some(id),
+            };
+            let e = pf.try_release().unwrap_err();
+            assert_eq!(e.errno(), libc::ENOTDIR);
+            let m = e.message();
+            assert!(m.starts_with(&format!("pidfile {}: ", p.display())), "{m}");
+            assert!(m.contains("could not be removed (fstatat: "), "{m}");
+            match writable {
+                false => assert!(m.contains("no writable fd is left"), "{m}"),
+                true => assert!(m.contains("nor emptied (ftruncate: "), "{m}"),
+            }
+            assert!(!pf.is_held());
+            assert!(p.exists());
+            pf.try_release().unwrap(); // the share was given up anyway
+        }
         std::fs::remove_dir_all(d).unwrap();
     }
 }

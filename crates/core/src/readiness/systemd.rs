@@ -2,10 +2,10 @@
 //! one datagram per message to an `AF_UNIX` socket named by a path or, with a
 //! leading `@`, in the abstract namespace.
 
-use super::asbuf::AsBuf;
-use super::error::{show, Error, Result};
-use super::prelude::*;
-use super::sys::{self, RawFd};
+use crate::asbuf::AsBuf;
+use crate::error::{show, Error, Result};
+use crate::prelude::*;
+use crate::sys::{self, RawFd};
 
 /// A datagram socket and the address of `NOTIFY_SOCKET`, prepared before a
 /// fork so the daemon can send with one async-signal-safe `sendto`.
@@ -63,7 +63,7 @@ impl Notifier {
         let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(Error::sys(
-                errno::errno().0,
+                sys::errno(),
                 format!("NOTIFY_SOCKET {name}: socket"),
             ));
         }
@@ -84,9 +84,9 @@ impl Notifier {
 
     /// Sends one datagram. Async-signal-safe.
     pub fn send(&self, msg: &[u8]) -> sys::SysResult<()> {
-        loop {
+        sys::retry_count(|| {
             // SAFETY: `msg` and `self.addr` are valid for the given lengths.
-            let n = unsafe {
+            unsafe {
                 libc::sendto(
                     self.fd,
                     msg.as_ptr().cast(),
@@ -95,15 +95,9 @@ impl Notifier {
                     (&self.addr as *const libc::sockaddr_un).cast(),
                     self.len,
                 )
-            };
-            if n >= 0 {
-                return Ok(());
             }
-            match errno::errno().0 {
-                libc::EINTR => continue,
-                e => return Err(e),
-            }
-        }
+        })
+        .map(drop)
     }
 
     /// `READY=1` and `MAINPID=<this pid>` as one datagram. Async-signal-safe.
