@@ -81,12 +81,6 @@ pub fn group_by_name(name: &CStr) -> Result<Option<libc::gid_t>, i32> {
     )
 }
 
-/// The process's real uid and gid.
-pub fn real_ids() -> (libc::uid_t, libc::gid_t) {
-    // SAFETY: getuid and getgid cannot fail.
-    unsafe { (libc::getuid(), libc::getgid()) }
-}
-
 /// The process's effective uid.
 pub fn euid() -> libc::uid_t {
     // SAFETY: geteuid cannot fail.

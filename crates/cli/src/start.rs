@@ -232,13 +232,9 @@ fn lib(e: daemon3143::Error) -> Fail {
     fail1(e.message()).with_errno(e.raw_os_error().unwrap_or(0))
 }
 
-/// --user and --group as the tool takes them: the ids given; --user alone
-/// also gives the user's primary group, except for the caller's own uid,
-/// which keeps the caller's gid (the library's rule for a uid with no gid:
-/// the builder would take the primary group for any uid).
+/// --user and --group as the tool takes them: the ids given (--user alone
+/// also gives the user's primary group, the library's rule).
 fn ids(b: DaemonContextBuilder, uid: Option<u32>, gid: Option<u32>) -> DaemonContextBuilder {
-    let (my_uid, my_gid) = os::real_ids();
-    let gid = gid.or_else(|| (uid == Some(my_uid)).then_some(my_gid));
     let b = match uid {
         Some(uid) => b.user(User::Id(uid)),
         None => b,

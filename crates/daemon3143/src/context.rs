@@ -238,8 +238,10 @@ impl DaemonContextBuilder {
         self
     }
 
-    /// The user to run as: a name or a uid. A user with a passwd entry
-    /// also gives the group, unless [`group`](Self::group) is set.
+    /// The user to run as: a name (resolved by `build()`) or a uid. Without
+    /// a [`group`](Self::group), the group is the user's primary group from
+    /// its passwd entry (resolved by `open()`, before any chroot), except
+    /// for the caller's own uid, which keeps the caller's gid.
     /// Supplementary groups become exactly the group unless
     /// [`initgroups`](Self::initgroups); capabilities are cleared; the drop
     /// is verified (`setuid(0)` must fail).
@@ -362,22 +364,19 @@ impl DaemonContextBuilder {
             let mask = libc::mode_t::try_from(mask).unwrap_or(libc::mode_t::MAX);
             c.set_umask(mask).map_err(opt)?;
         }
-        let (uid, user_gid) = match &self.user {
-            None => (None, None),
-            Some(User::Id(uid)) => {
-                let pw = users::user_by_id(*uid).map_err(|e| lookup_error("user", *uid, e))?;
-                (Some(*uid), pw.map(|p| p.gid))
-            }
+        let uid = match &self.user {
+            None => None,
+            Some(User::Id(uid)) => Some(*uid),
             Some(User::Name(name)) => {
                 let c_name = c_string("user", name)?;
                 match users::user_by_name(&c_name).map_err(|e| lookup_error("user", name, e))? {
-                    Some(pw) => (Some(pw.uid), Some(pw.gid)),
+                    Some(uid) => Some(uid),
                     None => return Err(unknown("user", name)),
                 }
             }
         };
         let gid = match &self.group {
-            None => user_gid,
+            None => None,
             Some(Group::Id(gid)) => Some(*gid),
             Some(Group::Name(name)) => {
                 let c_name = c_string("group", name)?;

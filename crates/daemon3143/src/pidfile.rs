@@ -115,8 +115,9 @@ impl PidFile {
     /// cannot be removed), reporting what failed; dropping the `PidFile`
     /// does the same and ignores the error.
     pub fn release(mut self) -> Result<()> {
-        self.inner.release();
-        Ok(())
+        self.inner
+            .try_release()
+            .map_err(|e| Error::from_core(e, false))
     }
 
     /// The pid holding the pidfile at `path`; `None` when nobody does (no

@@ -1,13 +1,7 @@
-//! User and group names to ids (`getpwnam_r`, `getpwuid_r`, `getgrnam_r`),
+//! User and group names to ids (`getpwnam_r`, `getgrnam_r`),
 //! resolved by `build()`, in the caller, before anything forks.
 
 use std::ffi::CStr;
-
-/// A passwd entry's ids.
-pub(crate) struct Passwd {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
-}
 
 /// Calls a `getpw*_r`/`getgr*_r`-style function with a growing buffer.
 /// `Ok(None)`: no such entry; `Err(errno)`: the lookup failed.
@@ -33,31 +27,14 @@ fn lookup<T, R>(
     }
 }
 
-/// A user name's passwd entry.
-pub(crate) fn user_by_name(name: &CStr) -> Result<Option<Passwd>, i32> {
+/// A user name's uid.
+pub(crate) fn user_by_name(name: &CStr) -> Result<Option<libc::uid_t>, i32> {
     lookup(
         |pw: &mut libc::passwd, buf, out| {
             // SAFETY: every pointer is valid for the call; `buf.len()` is its size.
             unsafe { libc::getpwnam_r(name.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), out) }
         },
-        |pw| Passwd {
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-        },
-    )
-}
-
-/// A uid's passwd entry.
-pub(crate) fn user_by_id(uid: libc::uid_t) -> Result<Option<Passwd>, i32> {
-    lookup(
-        |pw: &mut libc::passwd, buf, out| {
-            // SAFETY: every pointer is valid for the call; `buf.len()` is its size.
-            unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), out) }
-        },
-        |pw| Passwd {
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-        },
+        |pw| pw.pw_uid,
     )
 }
 
