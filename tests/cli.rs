@@ -381,13 +381,16 @@ fn stop_waits_up_to_the_timeout_then_other_signal() {
     let d = TempDir::new("cli-timeout");
     let pf = d.join("t.pid");
     let p = pf.to_str().unwrap();
+    // Ready (--wait-ready) only once TERM is ignored: `stop` must not race
+    // the trap.
     let o = d3143(&[
+        "--wait-ready",
         "--pidfile",
         p,
         "--",
         "sh",
         "-c",
-        "trap '' TERM; exec sleep 1000",
+        "trap '' TERM; echo >&$NOTIFY_FD; eval \"exec $NOTIFY_FD>&-\"; exec sleep 1000",
     ]);
     ok(&o);
     let pid = r.add(read_pid(&pf));

@@ -102,7 +102,8 @@ fn a_failing_lock_probe_is_an_error_never_held() {
 
 // ---------------------------------------------------------------------------
 // daemon3143 status and stop (issue 15 H, I): the shim counts the tool's own
-// calls (D3143_SHIM_EXE=1), the tool compiling the core into itself.
+// calls (D3143_SHIM_EXE=1): the core is linked into the tool (through the
+// daemon3143 crate), not loaded from libdaemon3143.so.
 
 /// `daemon3143 ARGS` with the shim failing `fault` in the tool itself.
 fn tool_faulted(args: &[&str], fault: &str) -> std::process::Output {
