@@ -577,7 +577,8 @@ impl Daemon {
             .map_err(|e| Error::from_core(e, false))
     }
 
-    /// Reports a failure and exits with `status` (1-255): the launcher
+    /// Reports a failure and exits with `status` (1-255; 0 is taken as 1):
+    /// the launcher
     /// prints `message` and exits with `status`, systemd hears
     /// `STATUS=<message>` and `ERRNO=` (`ECANCELED`). The pidfile is
     /// removed as the process exits (`std::process::exit`).

@@ -140,17 +140,12 @@ impl From<io::Error> for Error {
     /// [`ErrorKind::Io`], with the io::Error's errno (`EIO` when it has
     /// none) and text; an `io::Error` made from an [`Error`] gives it back.
     fn from(e: io::Error) -> Error {
-        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Ok(inner) = e.into_inner().expect("checked").downcast::<Error>() {
-                return *inner;
-            }
-            unreachable!("checked: the inner error is an Error");
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        let text = e.to_string();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => *ours,
+            _ => Error::new(ErrorKind::Io, errno, text),
         }
-        Error::new(
-            ErrorKind::Io,
-            e.raw_os_error().unwrap_or(libc::EIO),
-            e.to_string(),
-        )
     }
 }
 

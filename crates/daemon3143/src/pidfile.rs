@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::path_bytes;
 use daemon3143_core as core3143;
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -106,6 +106,19 @@ impl PidFile {
         Ok(PidFile { inner })
     }
 
+    /// The locked fd (read-only, close-on-exec) while this process holds
+    /// the lock; `None` in a child forked from the holder, which shares the
+    /// open file but does not own the pidfile. A program that execs another
+    /// one and wants the lock to live as long as it clears `FD_CLOEXEC` on
+    /// it.
+    pub fn lock_fd(&self) -> Option<BorrowedFd<'_>> {
+        // SAFETY: the fd is open for as long as `self.inner` holds the lock,
+        // which is at least the borrow of `self`.
+        self.inner
+            .fd()
+            .map(|fd| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
     /// The pidfile's absolute path.
     pub fn path(&self) -> &Path {
         Path::new(OsStr::from_bytes(self.inner.path().to_bytes()))
@@ -161,17 +174,5 @@ impl PidFile {
     /// while the lock is held and the name still refers to it.
     pub fn remove_stale(path: impl AsRef<Path>) -> Result<bool> {
         core3143::remove_stale(&path_bytes(path.as_ref())).map_err(|e| Error::from_core(e, false))
-    }
-}
-
-impl AsFd for PidFile {
-    /// The locked fd: read-only, close-on-exec. A program that execs
-    /// another one and wants the lock to live as long as it clears
-    /// `FD_CLOEXEC` on it.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        let fd = self.inner.fd().expect("an acquired PidFile holds its fd");
-        // SAFETY: the fd is open for as long as `self.inner` holds the lock,
-        // which is at least the borrow of `self`.
-        unsafe { BorrowedFd::borrow_raw(fd) }
     }
 }
