@@ -575,11 +575,33 @@ impl Launch {
         }
     }
 
-    /// The daemon announced its exec: note its start time while it runs.
+    /// Whether the daemon has not been reaped yet (it runs, or it is a
+    /// zombie of whichever process is its parent now): `pidfd_send_signal`
+    /// with signal 0 succeeds until the reap. A `/proc/<pid>` read before a
+    /// `true` here was the daemon's own: its pid cannot have been reused.
+    fn unreaped(&self) -> bool {
+        if self.daemon_fd < 0 {
+            return false;
+        }
+        // SAFETY: a pidfd this launch owns, signal 0 (a probe), no siginfo.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.daemon_fd,
+                0,
+                core::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        r == 0
+    }
+
+    /// The daemon announced its exec: note its start time (a zombie's, if
+    /// it died at once, counts too).
     fn note_exec(&mut self) {
         if let (Some(pid), true) = (self.daemon, self.daemon_fd >= 0) {
             let st = proc_stat(pid);
-            if !self.exited_within(0) {
+            if self.unreaped() {
                 self.starttime = st.map(|s| s.starttime);
             }
         }
@@ -597,11 +619,11 @@ impl Launch {
         let Some(st) = proc_stat(pid) else {
             return Outcome::Ready;
         };
-        // The stat read is the daemon's when the daemon still exists after
-        // it (running, or a zombie this process has not reaped: its pid
-        // cannot have been reused), or when its start time is the one noted.
-        let ours =
-            !self.exited_within(0) || self.zombie_child() || self.starttime == Some(st.starttime);
+        // The stat read is the daemon's when the daemon is still unreaped
+        // after it (running, or a zombie of this process or of the
+        // subreaper or init it was reparented to: its pid cannot have been
+        // reused), or when its start time is the one noted.
+        let ours = self.unreaped() || self.starttime == Some(st.starttime);
         let never_exec = PF_FORKNOEXEC | PF_EXITING;
         if !ours || st.flags & never_exec != never_exec {
             // Exec'd (or still about to: it closed the channel itself).
@@ -641,11 +663,6 @@ impl Launch {
             libc::CLD_EXITED => (status & 0xff) << 8,
             _ => status & 0x7f, // killed or dumped: the signal
         })
-    }
-
-    /// Whether the daemon is a zombie child of this process (a subreaper).
-    fn zombie_child(&self) -> bool {
-        self.wait_child(false).is_some()
     }
 
     /// The dead daemon's wait status: from `waitid()` when this process is
