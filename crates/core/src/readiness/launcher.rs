@@ -638,11 +638,11 @@ impl Launch {
     }
 
     /// `waitid(P_PIDFD, WNOHANG)` on the daemon: `Some(wait status)` when it
-    /// is a zombie child of this process (reaped when `reap`).
-    fn wait_child(&self, reap: bool) -> Option<i32> {
+    /// was a zombie child of this process (now reaped).
+    fn reap_child(&self) -> Option<i32> {
         // SAFETY: all-zero is a valid siginfo_t to be filled in.
         let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
-        let flags = libc::WEXITED | libc::WNOHANG | if reap { 0 } else { libc::WNOWAIT };
+        let flags = libc::WEXITED | libc::WNOHANG;
         // SAFETY: `info` is writable; the pidfd is this launch's own.
         let r = unsafe {
             libc::waitid(
@@ -669,7 +669,7 @@ impl Launch {
     /// its parent (a subreaper: reaped here), else from its zombie's
     /// `/proc/<pid>/stat` when that is permitted.
     fn exit_status(&self, pid: libc::pid_t, start: u64) -> Option<i32> {
-        self.wait_child(true).or_else(|| {
+        self.reap_child().or_else(|| {
             proc_stat(pid)
                 .filter(|st| st.starttime == start && st.exit_code != 0)
                 .map(|st| st.exit_code)
