@@ -580,15 +580,23 @@ impl Launch {
     /// with signal 0 succeeds until the reap. A `/proc/<pid>` read before a
     /// `true` here was the daemon's own: its pid cannot have been reused.
     fn unreaped(&self) -> bool {
+        self.signal_daemon(0)
+    }
+
+    /// `pidfd_send_signal(sig)` to the daemon through its pidfd (0: a
+    /// probe). False without a pidfd, or when the call fails (ESRCH: the
+    /// daemon has been reaped).
+    fn signal_daemon(&self, sig: i32) -> bool {
         if self.daemon_fd < 0 {
             return false;
         }
-        // SAFETY: a pidfd this launch owns, signal 0 (a probe), no siginfo.
+        // SAFETY: a pidfd this launch owns, a valid signal (or 0), no
+        // siginfo.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
                 self.daemon_fd,
-                0,
+                sig,
                 core::ptr::null::<libc::siginfo_t>(),
                 0,
             )
@@ -620,9 +628,9 @@ impl Launch {
             return Outcome::Ready;
         };
         // The stat read is the daemon's when the daemon is still unreaped
-        // after it (running, or a zombie of this process or of the
-        // subreaper or init it was reparented to: its pid cannot have been
-        // reused), or when its start time is the one noted.
+        // after it (running, or a zombie of whichever process is its parent:
+        // the middle process, this one as a subreaper, or init: its pid
+        // cannot have been reused), or when its start time is the one noted.
         let ours = self.unreaped() || self.starttime == Some(st.starttime);
         let never_exec = PF_FORKNOEXEC | PF_EXITING;
         if !ours || st.flags & never_exec != never_exec {
@@ -744,18 +752,8 @@ impl Launch {
             return false;
         }
         if self.daemon_fd >= 0 {
-            // SAFETY: a pidfd we own, a valid signal, no siginfo.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    self.daemon_fd,
-                    libc::SIGKILL,
-                    core::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            };
-            if r != 0 {
-                return false; // ESRCH: it had exited
+            if !self.signal_daemon(libc::SIGKILL) {
+                return false; // ESRCH: it had been reaped
             }
             let mut p = [libc::pollfd {
                 fd: self.daemon_fd,
