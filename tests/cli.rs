@@ -1399,7 +1399,12 @@ fn output_onto_a_full_device_is_reported() {
 /// and the pid the shim reported as killed (its events come on fd 9, kept
 /// open for the daemon with --keep-fd 9).
 /// With `chld_ignored`, daemon3143 starts with SIGCHLD ignored.
-fn killed_at_exec(args: &[&OsStr], chld_ignored: bool) -> (Output, Option<i32>) {
+/// `env`: more variables for daemon3143 (shim delays).
+fn killed_at_exec(
+    args: &[&OsStr],
+    chld_ignored: bool,
+    env: &[(&str, &str)],
+) -> (Output, Option<i32>) {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let (r, w) = pipe();
@@ -1411,7 +1416,8 @@ fn killed_at_exec(args: &[&OsStr], chld_ignored: bool) -> (Output, Option<i32>) 
         .stdin(Stdio::null())
         .env("LD_PRELOAD", shim())
         .env("D3143_SHIM_FD", "9")
-        .env("D3143_KILL_AT_EXEC", "9");
+        .env("D3143_KILL_AT_EXEC", "9")
+        .envs(env.iter().copied());
     // SAFETY: dup2, fcntl and signal are async-signal-safe; they run in the
     // child before exec.
     unsafe {
@@ -1466,7 +1472,16 @@ fn a_daemon_killed_at_its_exec_is_a_failed_start() {
     let r = Reaper::default();
     let d = TempDir::new("cli-exec-kill");
     let pf = d.join("k.pid");
-    for extra in [&[][..], &["--wait-ready"][..]] {
+    // The last case makes the launcher (generation 1 under --wait-ready,
+    // the tool's child) read each channel message 300 ms late: the daemon
+    // is already a zombie when the launcher learns of its exec, and its
+    // start time must be taken from that zombie.
+    let late = [("D3143_SHIM_EXE", "1"), ("D3143_DELAY", "sockread#*@1=300")];
+    for (extra, env) in [
+        (&[][..], &[][..]),
+        (&["--wait-ready"][..], &[][..]),
+        (&["--wait-ready"][..], &late[..]),
+    ] {
         let mut args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
         args.extend([
             OsStr::new("--pidfile"),
@@ -1475,7 +1490,7 @@ fn a_daemon_killed_at_its_exec_is_a_failed_start() {
             OsStr::new("sleep"),
             OsStr::new("1000"),
         ]);
-        let (o, killed) = killed_at_exec(&args, false);
+        let (o, killed) = killed_at_exec(&args, false, env);
         if o.status.success() {
             // The old behaviour: "started"; whatever runs is killed by pid.
             if let Ok(s) = std::fs::read_to_string(&pf) {
@@ -1484,20 +1499,27 @@ fn a_daemon_killed_at_its_exec_is_a_failed_start() {
         }
         let pid = killed.unwrap_or_else(|| {
             panic!(
-                "{extra:?}: the shim did not kill the daemon at its exec: exit {:?}, {}",
+                "{extra:?} {env:?}: the shim did not kill the daemon at its exec: exit {:?}, {}",
                 o.status,
                 stderr(&o)
             )
         });
         r.add(pid);
-        assert_eq!(code(&o), 1, "{extra:?}: {}", stderr(&o));
+        assert_eq!(code(&o), 1, "{extra:?} {env:?}: {}", stderr(&o));
         let want = format!(
             "daemon3143: exec sleep: the daemon (pid {pid}) was killed by SIGKILL (9) \
              during its exec; nothing runs"
         );
-        assert!(stderr(&o).contains(&want), "{extra:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&want),
+            "{extra:?} {env:?}: {}",
+            stderr(&o)
+        );
         assert!(wait_gone(pid), "pid {pid} runs nothing");
-        assert!(!pf.exists(), "{extra:?}: no pidfile naming a dead pid");
+        assert!(
+            !pf.exists(),
+            "{extra:?} {env:?}: no pidfile naming a dead pid"
+        );
     }
     // Started with SIGCHLD ignored (its children reaped at once) too.
     let args = [
@@ -1507,7 +1529,7 @@ fn a_daemon_killed_at_its_exec_is_a_failed_start() {
         OsStr::new("sleep"),
         OsStr::new("1000"),
     ];
-    let (o, killed) = killed_at_exec(&args, true);
+    let (o, killed) = killed_at_exec(&args, true, &[]);
     if let Some(pid) = killed {
         r.add(pid);
     }
